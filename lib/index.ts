@@ -1,0 +1,26 @@
+/** The public API of nest-websocket-routes. */
+export { WebSocketsModule } from './nest/websockets.module.js';
+export type { WebSocketsModuleOptions } from './nest/websockets-module-options.interface.js';
+export { WebSocketRoute, type WebSocketRouteOptions } from './routing/websocket-route.decorator.js';
+export { WebSocketUpgrade, type WebSocketUpgradeOptions } from './upgrade/websocket-upgrade.js';
+export { Frame } from './protocol/frame.js';
+export { FrameType } from './protocol/frame-type.js';
+export { CloseReason, CloseCode } from './protocol/close-reason.js';
+export { WebSocketProtocolError } from './protocol/protocol-error.js';
+export type {
+  WebSocketSession,
+  DefaultWebSocketSession,
+  WebSocketServerSession,
+  DefaultWebSocketServerSession,
+  WebSocketCall,
+  OutgoingChannel,
+  WebSocketExtension,
+} from './session/websocket-session.js';
+export type { ReceiveChannel } from './session/receive-channel.js';
+export { ClosedReceiveChannelError, ClosedSendChannelError } from './session/channel-errors.js';
+export {
+  JsonWebSocketConverter,
+  WebSocketDeserializeError,
+  type WebSocketConverter,
+} from './session/websocket-converter.js';
+export type { WebSocketSessionOptions } from './session/websocket-session-options.js';

@@ -1,0 +1,79 @@
+/**
+ * `WebSocketsModule`: import it once (`forRoot` / `forRootAsync`). At
+ * bootstrap it maps every `@WebSocketRoute` onto Nest's HTTP server; at
+ * shutdown it closes the sessions it accepted.
+ */
+import {
+  type BeforeApplicationShutdown,
+  Inject,
+  Logger,
+  Module,
+  type OnApplicationShutdown,
+  type OnModuleInit,
+} from '@nestjs/common';
+import { DiscoveryModule, HttpAdapterHost, ModuleRef } from '@nestjs/core';
+import { WebSocketRoutesMetadataAccessor } from '../routing/websocket-routes-metadata.accessor.js';
+import { WebSocketRoutesExplorer } from '../routing/websocket-routes.explorer.js';
+import { WebSocketSessionsTracker } from '../routing/websocket-sessions.tracker.js';
+import { WebSocketUpgradeRouter } from '../routing/websocket-upgrade.router.js';
+import {
+  ConfigurableWebSocketsModule,
+  WEBSOCKETS_MODULE_OPTIONS,
+  WEBSOCKETS_OPTIONS_TYPE,
+} from './websockets-module.definition.js';
+import type { WebSocketsModuleOptions } from './websockets-module-options.interface.js';
+
+const DEFAULT_SHUTDOWN_TIMEOUT = 5_000;
+
+@Module({
+  imports: [DiscoveryModule],
+  providers: [WebSocketRoutesMetadataAccessor, WebSocketRoutesExplorer, WebSocketSessionsTracker, WebSocketUpgradeRouter],
+})
+export class WebSocketsModule
+  extends ConfigurableWebSocketsModule
+  implements OnModuleInit, BeforeApplicationShutdown, OnApplicationShutdown
+{
+  private readonly logger = new Logger('WebSocketsModule');
+  private readonly shutdownTimeout: number;
+
+  constructor(
+    @Inject(WEBSOCKETS_MODULE_OPTIONS) private readonly options: WebSocketsModuleOptions,
+    private readonly explorer: WebSocketRoutesExplorer,
+    private readonly router: WebSocketUpgradeRouter,
+    private readonly adapterHost: HttpAdapterHost,
+    private readonly moduleRef: ModuleRef,
+  ) {
+    super();
+    const shutdownTimeout = options.shutdownTimeout ?? DEFAULT_SHUTDOWN_TIMEOUT;
+    if (!Number.isSafeInteger(shutdownTimeout) || shutdownTimeout < 0) {
+      throw new TypeError(`WebSockets option "shutdownTimeout" must be an integer >= 0, got ${String(shutdownTimeout)}`);
+    }
+    this.shutdownTimeout = shutdownTimeout;
+  }
+
+  static forRoot(options: typeof WEBSOCKETS_OPTIONS_TYPE = {}) {
+    return super.forRoot(options);
+  }
+
+  /**
+   * After Nest registered its HTTP routes (so they win on shared paths) and
+   * before its 404 handler, which `onApplicationBootstrap` would come after.
+   */
+  onModuleInit(): void {
+    const routes = this.explorer.explore(this.options);
+    const httpAdapter = this.adapterHost.httpAdapter;
+    if (httpAdapter === undefined) {
+      if (routes.length > 0) this.logger.warn('No HTTP server in this application context: WebSocket routes are not mapped');
+      return;
+    }
+    this.router.mount(routes, httpAdapter, this.moduleRef);
+  }
+
+  beforeApplicationShutdown(): Promise<void> {
+    return this.router.shutdown(this.shutdownTimeout);
+  }
+
+  onApplicationShutdown(): void {
+    this.router.unmount();
+  }
+}

@@ -1,0 +1,62 @@
+/**
+ * Turns frames into wire bytes (RFC 6455 §5.2). It remembers whether a
+ * fragmented message is open, so the fragments after the first go out with
+ * the continuation opcode, as the frame model types them by their message.
+ */
+import { randomFillSync } from 'node:crypto';
+import { Frame } from './frame.js';
+import { applyMask } from './masking.js';
+
+/** Payloads up to this size are copied behind their header, so a frame is one write. */
+const MERGE_LIMIT = 16 * 1024;
+
+export interface FrameSerializerOptions {
+  /** Mask outgoing frames: what a client must do; a server never does (RFC 6455 §5.1). */
+  masking?: boolean;
+}
+
+export function encodeFrameHeader(opcode: number, fin: boolean, rsv: number, length: number, maskKey?: Uint8Array): Buffer {
+  const lengthBytes = length < 126 ? 0 : length < 0x10000 ? 2 : 8;
+  const header = Buffer.allocUnsafe(2 + lengthBytes + (maskKey ? 4 : 0));
+  header[0] = (fin ? 0x80 : 0) | ((rsv & 7) << 4) | opcode;
+  const maskBit = maskKey ? 0x80 : 0;
+  if (lengthBytes === 0) {
+    header[1] = maskBit | length;
+  } else if (lengthBytes === 2) {
+    header[1] = maskBit | 126;
+    header.writeUInt16BE(length, 2);
+  } else {
+    header[1] = maskBit | 127;
+    header.writeUInt32BE(Math.floor(length / 0x100000000), 2);
+    header.writeUInt32BE(length >>> 0, 6);
+  }
+  if (maskKey) header.set(maskKey, 2 + lengthBytes);
+  return header;
+}
+
+export class FrameSerializer {
+  private fragmentOpen = false;
+
+  constructor(private readonly options: FrameSerializerOptions = {}) {}
+
+  /** The frame's bytes: one buffer, or a header and the untouched payload for large frames. */
+  serialize(frame: Frame): Buffer[] {
+    let opcode = frame.frameType.opcode;
+    if (!frame.frameType.controlFrame) {
+      if (this.fragmentOpen) opcode = 0;
+      this.fragmentOpen = !frame.fin;
+    }
+    const rsv = (frame.rsv1 ? 4 : 0) | (frame.rsv2 ? 2 : 0) | (frame.rsv3 ? 1 : 0);
+    let payload = frame.data;
+    let maskKey: Buffer | undefined;
+    if (this.options.masking) {
+      maskKey = randomFillSync(Buffer.allocUnsafe(4));
+      payload = Buffer.from(payload);
+      applyMask(payload, maskKey);
+    }
+    const header = encodeFrameHeader(opcode, frame.fin, rsv, payload.length, maskKey);
+    if (payload.length === 0) return [header];
+    if (payload.length <= MERGE_LIMIT) return [Buffer.concat([header, payload], header.length + payload.length)];
+    return [header, payload];
+  }
+}

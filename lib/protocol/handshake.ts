@@ -1,0 +1,88 @@
+/**
+ * The server side of the opening handshake (RFC 6455 §4.2), without I/O:
+ * checks the upgrade request's headers, computes the accept key, picks a
+ * subprotocol, and writes the 101 or error response text.
+ */
+import { createHash } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
+import { STATUS_CODES } from 'node:http';
+
+const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
+const KEY_PATTERN = /^[A-Za-z0-9+/]{22}==$/;
+export const SUPPORTED_VERSION = '13';
+
+export class HandshakeError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+    this.name = 'HandshakeError';
+  }
+}
+
+export function computeAcceptKey(key: string): string {
+  return createHash('sha1').update(key + GUID).digest('base64');
+}
+
+/** Splits a comma-separated header (possibly repeated) into trimmed, non-empty tokens. */
+export function headerTokens(value: string | string[] | undefined): string[] {
+  if (value === undefined) return [];
+  const joined = Array.isArray(value) ? value.join(',') : value;
+  return joined
+    .split(',')
+    .map((token) => token.trim())
+    .filter((token) => token.length > 0);
+}
+
+function hasToken(value: string | string[] | undefined, token: string): boolean {
+  return headerTokens(value).some((candidate) => candidate.toLowerCase() === token);
+}
+
+/**
+ * Checks a request that asked to upgrade; returns its `Sec-WebSocket-Key`.
+ * Throws HandshakeError with the status to answer.
+ */
+export function validateUpgradeRequest(method: string | undefined, headers: IncomingHttpHeaders): string {
+  if (method !== 'GET') throw new HandshakeError(405, 'WebSocket upgrade needs a GET request', { Allow: 'GET' });
+  if (!hasToken(headers.upgrade, 'websocket')) throw new HandshakeError(400, 'Upgrade header does not offer websocket');
+  if (!hasToken(headers.connection, 'upgrade')) throw new HandshakeError(400, 'Connection header does not contain Upgrade');
+  if (headers['sec-websocket-version'] !== SUPPORTED_VERSION) {
+    throw new HandshakeError(426, 'Unsupported Sec-WebSocket-Version', { 'Sec-WebSocket-Version': SUPPORTED_VERSION });
+  }
+  const key = headers['sec-websocket-key'];
+  if (key === undefined || !KEY_PATTERN.test(key.trim())) {
+    throw new HandshakeError(400, 'Missing or malformed Sec-WebSocket-Key');
+  }
+  return key.trim();
+}
+
+/** The subprotocols the client offered, in its order of preference. */
+export function offeredProtocols(headers: IncomingHttpHeaders): string[] {
+  return headerTokens(headers['sec-websocket-protocol']);
+}
+
+export function switchingProtocolsResponse(key: string, protocol?: string): string {
+  const lines = [
+    'HTTP/1.1 101 Switching Protocols',
+    'Upgrade: websocket',
+    'Connection: Upgrade',
+    `Sec-WebSocket-Accept: ${computeAcceptKey(key)}`,
+  ];
+  if (protocol !== undefined) lines.push(`Sec-WebSocket-Protocol: ${protocol}`);
+  return lines.join('\r\n') + '\r\n\r\n';
+}
+
+/** A complete HTTP/1.1 response that refuses the upgrade and closes the connection. */
+export function errorResponse(status: number, message: string, headers: Record<string, string> = {}): string {
+  const body = message + '\n';
+  const lines = [
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}`,
+    'Connection: close',
+    'Content-Type: text/plain; charset=utf-8',
+    `Content-Length: ${Buffer.byteLength(body)}`,
+    ...Object.entries(headers).map(([name, value]) => `${name}: ${value}`),
+  ];
+  return lines.join('\r\n') + '\r\n\r\n' + body;
+}

@@ -1,0 +1,24 @@
+/**
+ * `@WebSocketRoute(path, options)`: marks a controller method as the handler
+ * of every WebSocket accepted on that path (composed with the controller's
+ * prefix), as Ktor's `webSocket` / `webSocketRaw`.
+ */
+import { SetMetadata } from '@nestjs/common';
+import type { WebSocketSessionOptions } from '../session/websocket-session-options.js';
+import { WEBSOCKET_ROUTE_METADATA } from './websocket-routes.constants.js';
+
+export interface WebSocketRouteOptions extends WebSocketSessionOptions {
+  /** Subprotocol the client must offer (exact match); echoed in the 101 response. */
+  protocol?: string;
+  /** A raw session (`webSocketRaw`): every frame as it came, nothing automatic. Default false. */
+  raw?: boolean;
+}
+
+export interface WebSocketRouteMetadata extends WebSocketRouteOptions {
+  paths: string[];
+}
+
+export function WebSocketRoute(path: string | string[] = '/', options: WebSocketRouteOptions = {}): MethodDecorator {
+  const paths = Array.isArray(path) ? path : [path];
+  return SetMetadata<string, WebSocketRouteMetadata>(WEBSOCKET_ROUTE_METADATA, { ...options, paths });
+}

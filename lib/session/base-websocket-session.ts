@@ -1,0 +1,134 @@
+/**
+ * What raw and default server sessions share: the connection, the upgrade
+ * call, `incoming`, sending, serialization, and running a handler against
+ * the session. Subclasses decide what frames reach `incoming` and what
+ * happens around the handler.
+ */
+import type { ModuleRef } from '@nestjs/core';
+import { Logger } from '@nestjs/common';
+import { CloseReason } from '../protocol/close-reason.js';
+import { Frame } from '../protocol/frame.js';
+import type { WebSocketProtocolError } from '../protocol/protocol-error.js';
+import { ClosedReceiveChannelError, ClosedSendChannelError } from './channel-errors.js';
+import { ReceiveChannel } from './receive-channel.js';
+import type { WebSocketConverter } from './websocket-converter.js';
+import type { FrameReceiver, WebSocketConnection } from './websocket-connection.js';
+import type {
+  OutgoingChannel,
+  WebSocketCall,
+  WebSocketExtension,
+  WebSocketServerSession,
+} from './websocket-session.js';
+import type { SessionSettings } from './websocket-session-options.js';
+
+/** A route handler; typed loosely here, since each route declares the session type it expects. */
+export type SessionHandler<S = never> = (session: S) => unknown;
+
+const frameSize = (frame: Frame): number => frame.data.length;
+
+/** Errors that only say the connection went away under the handler: not worth an error log. */
+export function isConnectionGoneError(error: unknown): boolean {
+  return error instanceof ClosedSendChannelError || error instanceof ClosedReceiveChannelError;
+}
+
+export abstract class BaseWebSocketSession implements WebSocketServerSession, FrameReceiver {
+  protected static readonly logger = new Logger('WebSocketSession');
+
+  readonly incoming: ReceiveChannel<Frame>;
+  readonly outgoing: OutgoingChannel = { send: (frame) => this.sendFrame(frame) };
+  readonly masking = false;
+  readonly extensions: readonly WebSocketExtension[] = [];
+  readonly maxFrameSize: number;
+  readonly converter: WebSocketConverter;
+
+  constructor(
+    protected readonly connection: WebSocketConnection,
+    readonly call: WebSocketCall,
+    private readonly applicationRef: ModuleRef | undefined,
+    protected readonly settings: SessionSettings,
+  ) {
+    this.maxFrameSize = settings.maxFrameSize;
+    this.converter = settings.converter;
+    this.incoming = new ReceiveChannel<Frame>(
+      { capacity: settings.incomingCapacity, maxBytes: settings.incomingMaxBytes },
+      frameSize,
+      () => connection.pump(),
+    );
+  }
+
+  get application(): ModuleRef {
+    if (this.applicationRef === undefined) {
+      throw new Error('This session has no application context: pass `application` to WebSocketUpgrade');
+    }
+    return this.applicationRef;
+  }
+
+  get canReceive(): boolean {
+    return !this.incoming.full;
+  }
+
+  send(content: string | Uint8Array | Frame): Promise<void> {
+    const frame =
+      typeof content === 'string' ? new Frame.Text(content) : content instanceof Frame ? content : new Frame.Binary(content);
+    return this.outgoing.send(frame);
+  }
+
+  flush(): Promise<void> {
+    return this.connection.flush();
+  }
+
+  terminate(): void {
+    this.connection.destroy();
+  }
+
+  sendSerialized(value: unknown): Promise<void> {
+    return this.send(this.converter.serialize(value));
+  }
+
+  async receiveDeserialized<T = unknown>(): Promise<T> {
+    return this.converter.deserialize(await this.incoming.receive()) as T;
+  }
+
+  /** Runs the route handler for this session; resolves when the connection is gone. */
+  async run(handler: SessionHandler): Promise<void> {
+    this.connection.start(this);
+    let failed = false;
+    try {
+      await (handler as SessionHandler<this>)(this);
+    } catch (error) {
+      failed = true;
+      this.logHandlerError(error);
+    }
+    if (!this.connection.isClosed) await this.afterHandler(failed);
+    await this.connection.closed;
+  }
+
+  abstract close(reason?: CloseReason): Promise<void>;
+  abstract onFrame(frame: Frame): void;
+  abstract onClosed(): void;
+  protected abstract sendFrame(frame: Frame): Promise<void>;
+  /** What the session does with a connection still open when its handler returned or threw. */
+  protected abstract afterHandler(failed: boolean): Promise<void>;
+
+  onProtocolError(error: WebSocketProtocolError): void {
+    BaseWebSocketSession.logger.warn(`Closing ${this.call.path} with ${error.closeCode}: ${error.message}`);
+    this.failConnection(new CloseReason(error.closeCode, error.message));
+  }
+
+  /** Sends a Close frame with the reason, if the connection can still take one, then ends TCP. */
+  protected failConnection(reason: CloseReason): void {
+    this.connection.stopReading();
+    this.incoming.close();
+    if (!this.connection.closeFrameSent) this.connection.write(new Frame.Close(reason)).catch(() => undefined);
+    this.connection.end();
+  }
+
+  private logHandlerError(error: unknown): void {
+    if (this.connection.isClosed && isConnectionGoneError(error)) {
+      BaseWebSocketSession.logger.debug(`Handler for ${this.call.path} ended with its connection: ${String(error)}`);
+      return;
+    }
+    const message = error instanceof Error ? error.message : String(error);
+    BaseWebSocketSession.logger.error(`Handler for ${this.call.path} failed: ${message}`, (error as Error)?.stack);
+  }
+}

@@ -1,0 +1,228 @@
+/**
+ * The default server session, as Ktor's `webSocket`, layered on the engine
+ * the raw session uses: answers pings, pings the peer and times it out,
+ * joins fragments into whole messages (UTF-8 checked as they arrive), runs
+ * the close handshake, and enforces `maxFrameSize` on whole messages too.
+ * `incoming` only ever carries complete Text and Binary messages.
+ */
+import { randomBytes } from 'node:crypto';
+import { isUtf8 } from 'node:buffer';
+import { CloseCode, CloseReason, isValidWireCloseCode } from '../protocol/close-reason.js';
+import { Frame } from '../protocol/frame.js';
+import { FrameType } from '../protocol/frame-type.js';
+import { WebSocketProtocolError } from '../protocol/protocol-error.js';
+import { Utf8Validator } from '../protocol/utf8-validator.js';
+import { BaseWebSocketSession } from './base-websocket-session.js';
+import type { DefaultWebSocketServerSession } from './websocket-session.js';
+
+const ignore = () => undefined;
+
+export class DefaultWebSocketServerSessionImpl extends BaseWebSocketSession implements DefaultWebSocketServerSession {
+  readonly closeReason: Promise<CloseReason | null>;
+  private resolveCloseReason!: (reason: CloseReason) => void;
+  /** A Close frame went out (ours or our echo): only the peer's Close matters from now on. */
+  private closing = false;
+  private closeTimer: NodeJS.Timeout | undefined;
+
+  private fragments: Buffer[] | undefined;
+  private fragmentsType: FrameType = FrameType.TEXT;
+  private fragmentsBytes = 0;
+  private readonly utf8 = new Utf8Validator();
+
+  private pingInterval = this.settings.pingInterval;
+  private pongTimeout = this.settings.timeout;
+  private pingTimer: NodeJS.Timeout | undefined;
+  private pongTimer: NodeJS.Timeout | undefined;
+  private pingPayload: Buffer | undefined;
+
+  constructor(...args: ConstructorParameters<typeof BaseWebSocketSession>) {
+    super(...args);
+    let settled = false;
+    this.closeReason = new Promise((resolve) => {
+      this.resolveCloseReason = (reason) => {
+        if (settled) return;
+        settled = true;
+        resolve(reason);
+      };
+    });
+    this.schedulePing();
+  }
+
+  get pingIntervalMillis(): number {
+    return this.pingInterval;
+  }
+
+  set pingIntervalMillis(value: number) {
+    this.pingInterval = value;
+    if (this.pongTimer === undefined) this.schedulePing();
+  }
+
+  get timeoutMillis(): number {
+    return this.pongTimeout;
+  }
+
+  set timeoutMillis(value: number) {
+    this.pongTimeout = value;
+  }
+
+  onFrame(frame: Frame): void {
+    switch (frame.frameType) {
+      case FrameType.PING:
+        if (!this.closing) this.connection.write(new Frame.Pong(frame.data)).catch(ignore);
+        return;
+      case FrameType.PONG:
+        this.onPong(frame.data);
+        return;
+      case FrameType.CLOSE:
+        this.onPeerClose(frame.data);
+        return;
+    }
+    // After our Close only the peer's Close is awaited; data would only fill `incoming`.
+    if (this.closing) return;
+    if (frame.fin && this.fragments === undefined) {
+      if (frame.frameType === FrameType.TEXT && !isUtf8(frame.data)) {
+        this.fail(CloseCode.NOT_CONSISTENT, 'Text message is not valid UTF-8');
+        return;
+      }
+      this.incoming.offer(frame);
+      return;
+    }
+    this.onFragment(frame);
+  }
+
+  onClosed(): void {
+    this.resolveCloseReason(new CloseReason(CloseCode.CLOSED_ABNORMALLY, 'Connection was closed without a close frame'));
+    this.stopPinger();
+    if (this.closeTimer !== undefined) clearTimeout(this.closeTimer);
+    this.incoming.close();
+  }
+
+  /** Sends Close, then waits for the peer's Close at most `closeTimeout` before dropping the connection. */
+  async close(reason: CloseReason = new CloseReason(CloseCode.NORMAL)): Promise<void> {
+    if (this.closing || this.connection.isClosed) return;
+    this.beginClosing(reason);
+    this.closeTimer = setTimeout(() => this.connection.destroy(), this.settings.closeTimeout);
+    this.closeTimer.unref();
+    await this.connection.write(new Frame.Close(reason)).catch(ignore);
+  }
+
+  protected sendFrame(frame: Frame): Promise<void> {
+    if (frame.frameType === FrameType.CLOSE) return this.close(frame.readReason() ?? undefined);
+    return this.connection.write(frame);
+  }
+
+  protected afterHandler(failed: boolean): Promise<void> {
+    return this.close(
+      failed ? new CloseReason(CloseCode.INTERNAL_ERROR, 'Internal server error') : new CloseReason(CloseCode.NORMAL),
+    );
+  }
+
+  protected failConnection(reason: CloseReason): void {
+    this.beginClosing(reason);
+    super.failConnection(reason);
+  }
+
+  private beginClosing(reason: CloseReason): void {
+    this.closing = true;
+    this.resolveCloseReason(reason);
+    this.stopPinger();
+    this.fragments = undefined;
+  }
+
+  private fail(code: CloseCode, message: string): void {
+    this.onProtocolError(new WebSocketProtocolError(code, message));
+  }
+
+  private onFragment(frame: Frame): void {
+    if (this.fragments === undefined) {
+      this.fragments = [];
+      this.fragmentsType = frame.frameType;
+      this.fragmentsBytes = 0;
+    }
+    this.fragmentsBytes += frame.data.length;
+    if (this.fragmentsBytes > this.maxFrameSize) {
+      this.fail(CloseCode.TOO_BIG, `Message exceeds maxFrameSize ${this.maxFrameSize}`);
+      return;
+    }
+    if (this.fragmentsType === FrameType.TEXT && !this.utf8.update(frame.data)) {
+      this.utf8.finish();
+      this.fail(CloseCode.NOT_CONSISTENT, 'Text message is not valid UTF-8');
+      return;
+    }
+    this.fragments.push(frame.data);
+    if (!frame.fin) return;
+
+    const data = Buffer.concat(this.fragments, this.fragmentsBytes);
+    this.fragments = undefined;
+    if (this.fragmentsType === FrameType.TEXT) {
+      if (!this.utf8.finish()) {
+        this.fail(CloseCode.NOT_CONSISTENT, 'Text message ends inside a UTF-8 sequence');
+        return;
+      }
+      this.incoming.offer(new Frame.Text(true, data));
+    } else {
+      this.incoming.offer(new Frame.Binary(true, data));
+    }
+  }
+
+  private onPeerClose(payload: Buffer): void {
+    let reason = new CloseReason(CloseCode.NORMAL);
+    if (payload.length === 1) {
+      this.fail(CloseCode.PROTOCOL_ERROR, 'Close frame with a 1-byte payload');
+      return;
+    }
+    if (payload.length >= 2) {
+      const code = payload.readUInt16BE(0);
+      if (!isValidWireCloseCode(code)) {
+        this.fail(CloseCode.PROTOCOL_ERROR, `Invalid close code ${code}`);
+        return;
+      }
+      const message = payload.subarray(2);
+      if (!isUtf8(message)) {
+        this.fail(CloseCode.NOT_CONSISTENT, 'Close reason is not valid UTF-8');
+        return;
+      }
+      reason = new CloseReason(code, message.toString('utf8'));
+    }
+    this.connection.stopReading();
+    this.incoming.close();
+    if (!this.closing) {
+      this.beginClosing(reason);
+      this.connection.write(new Frame.Close(reason)).catch(ignore);
+    }
+    // The server closes the TCP connection first (RFC 6455 §7.1.1).
+    this.connection.end();
+  }
+
+  private schedulePing(): void {
+    this.stopPinger();
+    if (this.pingInterval <= 0 || this.closing) return;
+    this.pingTimer = setTimeout(() => this.ping(), this.pingInterval);
+    this.pingTimer.unref();
+  }
+
+  private ping(): void {
+    this.pingTimer = undefined;
+    const payload = randomBytes(8);
+    this.pingPayload = payload;
+    this.connection.write(new Frame.Ping(payload)).catch(ignore);
+    this.pongTimer = setTimeout(() => {
+      BaseWebSocketSession.logger.debug(`No pong on ${this.call.path} within ${this.pongTimeout} ms: closing`);
+      this.close(new CloseReason(CloseCode.INTERNAL_ERROR, 'Ping timeout')).catch(ignore);
+    }, this.pongTimeout);
+    this.pongTimer.unref();
+  }
+
+  private onPong(payload: Buffer): void {
+    if (this.pongTimer === undefined || this.pingPayload === undefined || !payload.equals(this.pingPayload)) return;
+    this.schedulePing();
+  }
+
+  private stopPinger(): void {
+    if (this.pingTimer !== undefined) clearTimeout(this.pingTimer);
+    if (this.pongTimer !== undefined) clearTimeout(this.pongTimer);
+    this.pingTimer = undefined;
+    this.pongTimer = undefined;
+    this.pingPayload = undefined;
+  }
+}

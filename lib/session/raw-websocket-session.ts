@@ -1,0 +1,36 @@
+/**
+ * The raw server session, as Ktor's `webSocketRaw`: every frame reaches
+ * `incoming` as it came off the wire (control frames, each fragment), and
+ * nothing is automatic. When the handler returns, what was queued is flushed
+ * and the TCP connection ends at once.
+ */
+import { CloseCode, CloseReason } from '../protocol/close-reason.js';
+import { Frame } from '../protocol/frame.js';
+import { BaseWebSocketSession } from './base-websocket-session.js';
+
+export class RawWebSocketServerSession extends BaseWebSocketSession {
+  onFrame(frame: Frame): void {
+    this.incoming.offer(frame);
+  }
+
+  onClosed(): void {
+    this.incoming.close();
+  }
+
+  /** Sends a Close frame and nothing else: the handler runs the rest of the close sequence. */
+  close(reason: CloseReason = new CloseReason(CloseCode.NORMAL)): Promise<void> {
+    return this.connection.write(new Frame.Close(reason));
+  }
+
+  protected sendFrame(frame: Frame): Promise<void> {
+    return this.connection.write(frame);
+  }
+
+  protected async afterHandler(failed: boolean): Promise<void> {
+    if (failed && !this.connection.closeFrameSent) {
+      this.connection.write(new Frame.Close(new CloseReason(CloseCode.INTERNAL_ERROR))).catch(() => undefined);
+    }
+    this.incoming.close();
+    this.connection.end();
+  }
+}

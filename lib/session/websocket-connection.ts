@@ -1,0 +1,182 @@
+/**
+ * The engine under both kinds of session: one upgraded socket, the frame
+ * parser feeding a receiver as fast as the receiver takes frames, and the
+ * serializer writing frames with the socket's own backpressure.
+ */
+import type { Socket } from 'node:net';
+import type { Frame } from '../protocol/frame.js';
+import { FrameType } from '../protocol/frame-type.js';
+import { FrameParser } from '../protocol/frame-parser.js';
+import { FrameSerializer } from '../protocol/frame-serializer.js';
+import { WebSocketProtocolError } from '../protocol/protocol-error.js';
+import { ClosedSendChannelError } from './channel-errors.js';
+
+export interface FrameReceiver {
+  /** False stops parsing (and reading the socket) until `pump()` is called again. */
+  readonly canReceive: boolean;
+  onFrame(frame: Frame): void;
+  /** The peer broke the protocol; nothing more is read. */
+  onProtocolError(error: WebSocketProtocolError): void;
+  /** The TCP connection is gone. */
+  onClosed(): void;
+}
+
+const RESOLVED = Promise.resolve();
+const EMPTY = Buffer.alloc(0);
+
+export class WebSocketConnection {
+  private readonly parser: FrameParser;
+  private readonly serializer = new FrameSerializer();
+  private receiver: FrameReceiver | undefined;
+  private reading = true;
+  private paused = false;
+  private writable = true;
+  private socketClosed = false;
+  private closeFrameWritten = false;
+  private drain: Promise<void> | undefined;
+  private endTimer: NodeJS.Timeout | undefined;
+  /** Resolves when the TCP connection is closed. */
+  readonly closed: Promise<void>;
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly head: Buffer,
+    maxFrameSize: number,
+    /** Milliseconds `end()` waits for written data to leave before dropping the socket. */
+    private readonly endTimeout: number,
+  ) {
+    this.parser = new FrameParser({ maxFrameSize, requireMask: true });
+    this.closed = new Promise((resolve) => socket.once('close', resolve));
+  }
+
+  get isClosed(): boolean {
+    return this.socketClosed;
+  }
+
+  /** True once a Close frame went out: RFC 6455 §5.5.1 allows nothing after it. */
+  get closeFrameSent(): boolean {
+    return this.closeFrameWritten;
+  }
+
+  /** Starts reading; frames go to the receiver from now on. */
+  start(receiver: FrameReceiver): void {
+    this.receiver = receiver;
+    const socket = this.socket;
+    socket.setTimeout(0);
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => {
+      if (!this.reading) return;
+      this.parser.push(chunk);
+      this.pump();
+    });
+    // Errors (ECONNRESET and the like) are followed by 'close', where the session learns of them.
+    socket.on('error', () => undefined);
+    socket.once('close', () => {
+      this.socketClosed = true;
+      this.writable = false;
+      this.reading = false;
+      if (this.endTimer !== undefined) clearTimeout(this.endTimer);
+      receiver.onClosed();
+    });
+    // The HTTP server keeps sockets half-open; a peer's FIN without a Close frame ends ours too.
+    socket.once('end', () => this.end());
+    socket.once('finish', () => socket.destroy());
+    if (this.head.length > 0) this.parser.push(this.head);
+    this.pump();
+    if (!this.paused) socket.resume();
+  }
+
+  /** Hands parsed frames to the receiver while it takes them; pauses the socket when it does not. */
+  pump(): void {
+    const receiver = this.receiver;
+    if (receiver === undefined || !this.reading) return;
+    try {
+      while (receiver.canReceive) {
+        const frame = this.parser.next();
+        if (frame === undefined) break;
+        receiver.onFrame(frame);
+        if (!this.reading) return;
+      }
+    } catch (error) {
+      if (!(error instanceof WebSocketProtocolError)) throw error;
+      this.stopReading();
+      receiver.onProtocolError(error);
+      return;
+    }
+    const shouldPause = !receiver.canReceive;
+    if (shouldPause !== this.paused) {
+      this.paused = shouldPause;
+      if (shouldPause) this.socket.pause();
+      else this.socket.resume();
+    }
+  }
+
+  /** Ignores everything the peer sends from now on, without letting it pile up. */
+  stopReading(): void {
+    this.reading = false;
+    if (this.paused) {
+      this.paused = false;
+      this.socket.resume();
+    }
+  }
+
+  /** Writes a frame; resolves at once while the socket's buffer has room, else on 'drain'. */
+  write(frame: Frame): Promise<void> {
+    if (!this.writable || this.closeFrameWritten) return Promise.reject(new ClosedSendChannelError());
+    if (frame.frameType === FrameType.CLOSE) this.closeFrameWritten = true;
+    const parts = this.serializer.serialize(frame);
+    const socket = this.socket;
+    let ok: boolean;
+    if (parts.length === 1) {
+      ok = socket.write(parts[0]);
+    } else {
+      socket.cork();
+      socket.write(parts[0]);
+      ok = socket.write(parts[1]);
+      socket.uncork();
+    }
+    return ok ? RESOLVED : this.waitForDrain();
+  }
+
+  /** Resolves once everything written so far has left the socket's buffer. */
+  flush(): Promise<void> {
+    if (!this.writable || this.socket.writableLength === 0) return RESOLVED;
+    return new Promise((resolve) => this.socket.write(EMPTY, () => resolve()));
+  }
+
+  /**
+   * Flushes what was written, sends FIN, and destroys the socket once the
+   * data is out, or after `endTimeout` if the peer does not read it.
+   */
+  end(): void {
+    if (this.socketClosed || !this.writable) return;
+    this.writable = false;
+    this.socket.end();
+    this.endTimer = setTimeout(() => this.socket.destroy(), this.endTimeout);
+    this.endTimer.unref();
+  }
+
+  /** Drops the connection now. */
+  destroy(): void {
+    this.writable = false;
+    this.socket.destroy();
+  }
+
+  private waitForDrain(): Promise<void> {
+    this.drain ??= new Promise<void>((resolve, reject) => {
+      const onDrain = () => {
+        this.socket.off('close', onClose);
+        this.drain = undefined;
+        resolve();
+      };
+      const onClose = () => {
+        this.socket.off('drain', onDrain);
+        this.drain = undefined;
+        reject(new ClosedSendChannelError());
+      };
+      this.socket.once('drain', onDrain);
+      this.socket.once('close', onClose);
+    });
+    return this.drain;
+  }
+}

@@ -1,0 +1,74 @@
+/**
+ * The session types handed to route handlers, as Ktor's: `WebSocketSession`
+ * (what every session can do), `DefaultWebSocketSession` (pings, timeouts,
+ * close handshake), and their server flavours carrying the upgrade call.
+ */
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import type { ModuleRef } from '@nestjs/core';
+import type { CloseReason } from '../protocol/close-reason.js';
+import type { Frame } from '../protocol/frame.js';
+import type { ReceiveChannel } from './receive-channel.js';
+import type { WebSocketConverter } from './websocket-converter.js';
+
+export interface OutgoingChannel {
+  /** Queues a frame for the wire; resolves when the socket can take more. */
+  send(frame: Frame): Promise<void>;
+}
+
+/** An extension negotiated in the handshake (none are offered yet). */
+export interface WebSocketExtension {
+  readonly name: string;
+}
+
+export interface WebSocketSession {
+  /** Frames from the peer; reading it is what pulls bytes off the socket. Ends when the connection closes. */
+  readonly incoming: ReceiveChannel<Frame>;
+  readonly outgoing: OutgoingChannel;
+  /** Largest frame (and, in default sessions, reassembled message) accepted, in bytes. */
+  readonly maxFrameSize: number;
+  /** Whether outgoing frames are masked: always false on the server (RFC 6455 §5.1). */
+  readonly masking: boolean;
+  readonly extensions: readonly WebSocketExtension[];
+  readonly converter: WebSocketConverter;
+
+  /** Sends a text (string), binary (bytes) or any frame; resolves when the socket can take more. */
+  send(content: string | Uint8Array | Frame): Promise<void>;
+  /** Resolves when everything sent so far has been handed to the operating system. */
+  flush(): Promise<void>;
+  /** Sends a Close frame (1000 by default). A default session then runs the close handshake. */
+  close(reason?: CloseReason): Promise<void>;
+  /** Drops the TCP connection at once, with no close handshake. */
+  terminate(): void;
+  sendSerialized(value: unknown): Promise<void>;
+  receiveDeserialized<T = unknown>(): Promise<T>;
+}
+
+export interface DefaultWebSocketSession extends WebSocketSession {
+  /** Milliseconds between pings; 0 turns the pinger off. Settable while running. */
+  pingIntervalMillis: number;
+  /** Milliseconds to wait for the pong before closing with 1011. Settable while running. */
+  timeoutMillis: number;
+  /** How the session closed: the first close reason sent or received; 1006 when the TCP connection dropped. */
+  readonly closeReason: Promise<CloseReason | null>;
+}
+
+/** The upgrade request a server session came from. */
+export interface WebSocketCall {
+  readonly request: IncomingMessage;
+  /** The request path, without the query string. */
+  readonly path: string;
+  /** Values of the route's `:params`. */
+  readonly params: Readonly<Record<string, string>>;
+  readonly query: Readonly<Record<string, string | string[]>>;
+  readonly headers: IncomingHttpHeaders;
+  /** The negotiated subprotocol, if any. */
+  readonly protocol: string | undefined;
+}
+
+export interface WebSocketServerSession extends WebSocketSession {
+  readonly call: WebSocketCall;
+  /** The Nest application context (root module reference): `application.get(SomeService)`. */
+  readonly application: ModuleRef;
+}
+
+export interface DefaultWebSocketServerSession extends DefaultWebSocketSession, WebSocketServerSession {}
