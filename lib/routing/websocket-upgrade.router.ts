@@ -43,6 +43,7 @@ export class WebSocketUpgradeRouter {
       httpAdapter.get(definition.path, (_request: unknown, response: unknown) => {
         httpAdapter.setHeader(response, 'Upgrade', 'websocket');
         httpAdapter.setHeader(response, 'Sec-WebSocket-Version', '13');
+        httpAdapter.setHeader(response, 'Content-Type', 'text/plain; charset=utf-8');
         httpAdapter.reply(response, 'Upgrade Required: this path only speaks WebSocket\n', 426);
       });
     }

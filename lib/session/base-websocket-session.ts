@@ -96,8 +96,14 @@ export abstract class BaseWebSocketSession implements WebSocketServerSession, Fr
     try {
       await (handler as SessionHandler<this>)(this);
     } catch (error) {
-      failed = true;
-      this.logHandlerError(error);
+      // Receiving or sending past the end of the connection is how a handler learns it ended: not a failure.
+      if (isConnectionGoneError(error)) {
+        BaseWebSocketSession.logger.debug(`Handler for ${this.call.path} ended with its connection: ${String(error)}`);
+      } else {
+        failed = true;
+        const message = error instanceof Error ? error.message : String(error);
+        BaseWebSocketSession.logger.error(`Handler for ${this.call.path} failed: ${message}`, (error as Error)?.stack);
+      }
     }
     if (!this.connection.isClosed) await this.afterHandler(failed);
     await this.connection.closed;
@@ -121,14 +127,5 @@ export abstract class BaseWebSocketSession implements WebSocketServerSession, Fr
     this.incoming.close();
     if (!this.connection.closeFrameSent) this.connection.write(new Frame.Close(reason)).catch(() => undefined);
     this.connection.end();
-  }
-
-  private logHandlerError(error: unknown): void {
-    if (this.connection.isClosed && isConnectionGoneError(error)) {
-      BaseWebSocketSession.logger.debug(`Handler for ${this.call.path} ended with its connection: ${String(error)}`);
-      return;
-    }
-    const message = error instanceof Error ? error.message : String(error);
-    BaseWebSocketSession.logger.error(`Handler for ${this.call.path} failed: ${message}`, (error as Error)?.stack);
   }
 }

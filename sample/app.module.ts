@@ -1,0 +1,22 @@
+/** The sample application: one module with the echo, raw echo, chat and JSON routes. */
+import { Module } from '@nestjs/common';
+import { WebSocketsModule } from 'nest-websocket-routes';
+import { ChatController } from './chat/chat.controller.js';
+import { RoomsService } from './chat/rooms.service.js';
+import { EchoController } from './echo.controller.js';
+import { JsonController } from './json.controller.js';
+
+/** What `npm start` prints: path and what the route does. */
+export const SAMPLE_ROUTES: ReadonlyArray<[string, string]> = [
+  ['/echo', 'echo (default session)'],
+  ['/raw-echo', 'echo in a raw session that runs its own close sequence'],
+  ['/chat/rooms/{room}', 'chat room, subprotocol chat.v1'],
+  ['/json', 'JSON request/response with sendSerialized / receiveDeserialized'],
+];
+
+@Module({
+  imports: [WebSocketsModule.forRoot({ pingInterval: 30_000, timeout: 15_000, maxFrameSize: 64 * 1024 * 1024 })],
+  controllers: [EchoController, ChatController, JsonController],
+  providers: [RoomsService],
+})
+export class AppModule {}

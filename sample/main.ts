@@ -1,0 +1,16 @@
+/** Starts the sample app: `npm start` (PORT, default 3000). */
+import 'reflect-metadata';
+import { Logger } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { AppModule, SAMPLE_ROUTES } from './app.module.js';
+
+async function bootstrap(): Promise<void> {
+  const app = await NestFactory.create(AppModule);
+  app.enableShutdownHooks();
+  const port = Number(process.env.PORT ?? 3000);
+  await app.listen(port);
+  const logger = new Logger('Sample');
+  for (const [path, what] of SAMPLE_ROUTES) logger.log(`ws://localhost:${port}${path}  ${what}`);
+}
+
+void bootstrap();
