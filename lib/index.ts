@@ -6,7 +6,6 @@ export { WebSocketUpgrade, type WebSocketUpgradeOptions } from './upgrade/websoc
 export { Frame } from './protocol/frame.js';
 export { FrameType } from './protocol/frame-type.js';
 export { CloseReason, CloseCode } from './protocol/close-reason.js';
-export { WebSocketProtocolError } from './protocol/protocol-error.js';
 export type {
   WebSocketSession,
   DefaultWebSocketSession,
