@@ -12,6 +12,7 @@ export type {
   WebSocketServerSession,
   DefaultWebSocketServerSession,
   WebSocketCall,
+  WebSocketApplicationContext,
   OutgoingChannel,
   WebSocketExtension,
 } from './session/websocket-session.js';

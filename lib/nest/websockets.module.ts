@@ -66,7 +66,12 @@ export class WebSocketsModule
       if (routes.length > 0) this.logger.warn('No HTTP server in this application context: WebSocket routes are not mapped');
       return;
     }
-    this.router.mount(routes, httpAdapter, this.moduleRef);
+    // ModuleRef looks only inside this module unless told otherwise; the session's application sees them all.
+    const moduleRef = this.moduleRef;
+    this.router.mount(routes, httpAdapter, {
+      get: (token, options) => moduleRef.get(token, { strict: false, ...options }),
+      resolve: (token, contextId, options) => moduleRef.resolve(token, contextId, { strict: false, ...options }),
+    });
   }
 
   beforeApplicationShutdown(): Promise<void> {

@@ -8,7 +8,7 @@ import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { Injectable, Logger } from '@nestjs/common';
 import type { HttpServer } from '@nestjs/common';
-import type { ModuleRef } from '@nestjs/core';
+import type { WebSocketApplicationContext } from '../session/websocket-session.js';
 import { HandshakeError, offeredProtocols, validateUpgradeRequest } from '../protocol/handshake.js';
 import { acceptUpgrade, refuseUpgrade, refuseWithHandshakeError } from '../upgrade/websocket-upgrade.js';
 import { MappedWebSocketRoute, type WebSocketRouteDefinition } from './mapped-websocket-route.js';
@@ -19,7 +19,7 @@ export class WebSocketUpgradeRouter {
   private readonly logger = new Logger('WebSocketRoutes');
   private routes: MappedWebSocketRoute[] = [];
   private server: Server | undefined;
-  private application: ModuleRef | undefined;
+  private application: WebSocketApplicationContext | undefined;
   private acceptingSessions = true;
   private readonly listener = (request: IncomingMessage, socket: Duplex, head: Buffer) =>
     this.handleUpgrade(request, socket, head);
@@ -30,7 +30,7 @@ export class WebSocketUpgradeRouter {
    * Binds the routes to the HTTP server: the `upgrade` listener, and a 426
    * answer for plain GETs on route paths that no HTTP route took.
    */
-  mount(definitions: WebSocketRouteDefinition[], httpAdapter: HttpServer, application: ModuleRef): void {
+  mount(definitions: WebSocketRouteDefinition[], httpAdapter: HttpServer, application: WebSocketApplicationContext): void {
     this.routes = definitions.map((definition) => new MappedWebSocketRoute(definition));
     this.application = application;
     const registeredPaths = new Set<string>();

@@ -4,7 +4,6 @@
  * the session. Subclasses decide what frames reach `incoming` and what
  * happens around the handler.
  */
-import type { ModuleRef } from '@nestjs/core';
 import { Logger } from '@nestjs/common';
 import { CloseReason } from '../protocol/close-reason.js';
 import { Frame } from '../protocol/frame.js';
@@ -15,6 +14,7 @@ import type { WebSocketConverter } from './websocket-converter.js';
 import type { FrameReceiver, WebSocketConnection } from './websocket-connection.js';
 import type {
   OutgoingChannel,
+  WebSocketApplicationContext,
   WebSocketCall,
   WebSocketExtension,
   WebSocketServerSession,
@@ -44,7 +44,7 @@ export abstract class BaseWebSocketSession implements WebSocketServerSession, Fr
   constructor(
     protected readonly connection: WebSocketConnection,
     readonly call: WebSocketCall,
-    private readonly applicationRef: ModuleRef | undefined,
+    private readonly applicationRef: WebSocketApplicationContext | undefined,
     protected readonly settings: SessionSettings,
   ) {
     this.maxFrameSize = settings.maxFrameSize;
@@ -56,7 +56,7 @@ export abstract class BaseWebSocketSession implements WebSocketServerSession, Fr
     );
   }
 
-  get application(): ModuleRef {
+  get application(): WebSocketApplicationContext {
     if (this.applicationRef === undefined) {
       throw new Error('This session has no application context: pass `application` to WebSocketUpgrade');
     }

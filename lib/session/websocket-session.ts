@@ -4,7 +4,8 @@
  * close handshake), and their server flavours carrying the upgrade call.
  */
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
-import type { ModuleRef } from '@nestjs/core';
+import type { Type } from '@nestjs/common';
+import type { ContextId } from '@nestjs/core';
 import type { CloseReason } from '../protocol/close-reason.js';
 import type { Frame } from '../protocol/frame.js';
 import type { ReceiveChannel } from './receive-channel.js';
@@ -65,10 +66,24 @@ export interface WebSocketCall {
   readonly protocol: string | undefined;
 }
 
+/**
+ * What `session.application` offers, as Nest's application context does:
+ * providers looked up anywhere in the module graph unless `strict` is set.
+ * A Nest application (`app`) fits this shape.
+ */
+export interface WebSocketApplicationContext {
+  get<T = any>(typeOrToken: Type<T> | Function | string | symbol, options?: { strict?: boolean }): T;
+  resolve<T = any>(
+    typeOrToken: Type<T> | Function | string | symbol,
+    contextId?: ContextId,
+    options?: { strict?: boolean },
+  ): Promise<T>;
+}
+
 export interface WebSocketServerSession extends WebSocketSession {
   readonly call: WebSocketCall;
-  /** The Nest application context (root module reference): `application.get(SomeService)`. */
-  readonly application: ModuleRef;
+  /** The Nest application context: `session.application.get(SomeService)`. */
+  readonly application: WebSocketApplicationContext;
 }
 
 export interface DefaultWebSocketServerSession extends DefaultWebSocketSession, WebSocketServerSession {}

@@ -8,7 +8,6 @@ import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Logger } from '@nestjs/common';
-import type { ModuleRef } from '@nestjs/core';
 import {
   errorResponse,
   HandshakeError,
@@ -20,7 +19,11 @@ import type { BaseWebSocketSession } from '../session/base-websocket-session.js'
 import { DefaultWebSocketServerSessionImpl } from '../session/default-websocket-session.js';
 import { RawWebSocketServerSession } from '../session/raw-websocket-session.js';
 import { WebSocketConnection } from '../session/websocket-connection.js';
-import type { DefaultWebSocketServerSession, WebSocketServerSession } from '../session/websocket-session.js';
+import type {
+  DefaultWebSocketServerSession,
+  WebSocketApplicationContext,
+  WebSocketServerSession,
+} from '../session/websocket-session.js';
 import {
   resolveSessionSettings,
   type SessionSettings,
@@ -59,7 +62,7 @@ export interface AcceptOptions {
   raw: boolean;
   settings: SessionSettings;
   params: Record<string, string>;
-  application: ModuleRef | undefined;
+  application: WebSocketApplicationContext | undefined;
 }
 
 /** Writes the 101 response and builds the session over the socket (not yet started). */
@@ -89,8 +92,8 @@ export interface WebSocketUpgradeOptions extends WebSocketSessionOptions {
   protocol?: string;
   /** Start a raw session (the default, as Ktor's WebSocketUpgrade), or a default session with `false`. */
   raw?: boolean;
-  /** What `session.application` returns: inject `ModuleRef` and pass it here. */
-  application?: ModuleRef;
+  /** What `session.application` returns: your Nest `app`, or an injected `ModuleRef`. */
+  application?: WebSocketApplicationContext;
 }
 
 type UpgradeHandler<Raw> = (session: Raw extends false ? DefaultWebSocketServerSession : WebSocketServerSession) => unknown;

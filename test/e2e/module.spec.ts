@@ -1,0 +1,169 @@
+import 'reflect-metadata';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { Controller, Injectable, Module, type INestApplication } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import WebSocket from 'ws';
+import {
+  WebSocketRoute,
+  WebSocketsModule,
+  WebSocketUpgrade,
+  type DefaultWebSocketServerSession,
+  type WebSocketServerSession,
+  type WebSocketsModuleOptions,
+} from 'nest-websocket-routes';
+import { RawClient } from '../support/raw-client.js';
+
+@Injectable()
+class Settings {
+  readonly maxFrameSize = 100;
+}
+
+@Module({ providers: [Settings], exports: [Settings] })
+class SettingsModule {}
+
+@Injectable()
+class Greeter {
+  greet(name: string): string {
+    return `hello ${name}`;
+  }
+}
+
+@Controller()
+class LimitsController {
+  @WebSocketRoute('module-limit')
+  async moduleLimit(session: DefaultWebSocketServerSession) {
+    for await (const frame of session.incoming) await session.send(frame);
+  }
+
+  @WebSocketRoute('route-limit', { maxFrameSize: 10 })
+  async routeLimit(session: DefaultWebSocketServerSession) {
+    for await (const frame of session.incoming) await session.send(frame);
+  }
+
+  @WebSocketRoute('app')
+  async app(session: DefaultWebSocketServerSession) {
+    await session.send(session.application.get(Greeter).greet(session.call.query.name as string));
+  }
+}
+
+async function listen(app: INestApplication): Promise<number> {
+  await app.listen(0, '127.0.0.1');
+  return (app.getHttpServer().address() as AddressInfo).port;
+}
+
+async function closeCodeFor(port: number, path: string, size: number): Promise<number> {
+  const client = await RawClient.connect(port, path);
+  client.send({ opcode: 0x2, payload: Buffer.alloc(size, 7) });
+  const first = await client.readFrame();
+  client.destroy();
+  if (first === null) throw new Error('connection ended without a frame');
+  return first.opcode === 0x8 ? first.payload.readUInt16BE(0) : 0;
+}
+
+describe('WebSocketsModule options', () => {
+  it('forRootAsync takes options from an injected provider, and a route overrides them', async () => {
+    const moduleRef = await Test.createTestingModule({
+      imports: [
+        WebSocketsModule.forRootAsync({
+          imports: [SettingsModule],
+          inject: [Settings],
+          useFactory: (settings: Settings): WebSocketsModuleOptions => ({ maxFrameSize: settings.maxFrameSize }),
+        }),
+      ],
+      controllers: [LimitsController],
+      providers: [Greeter],
+    }).compile();
+    const app = moduleRef.createNestApplication({ logger: false });
+    const port = await listen(app);
+    try {
+      // 0 stands for "an echo came back, not a Close".
+      expect(await closeCodeFor(port, '/module-limit', 100)).toBe(0);
+      expect(await closeCodeFor(port, '/module-limit', 101)).toBe(1009);
+      expect(await closeCodeFor(port, '/route-limit', 10)).toBe(0);
+      expect(await closeCodeFor(port, '/route-limit', 11)).toBe(1009);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('gives the session the application context', async () => {
+    const moduleRef = await Test.createTestingModule({
+      imports: [WebSocketsModule.forRoot()],
+      controllers: [LimitsController],
+      providers: [Greeter],
+    }).compile();
+    const app = moduleRef.createNestApplication({ logger: false });
+    const port = await listen(app);
+    try {
+      const ws = new WebSocket(`ws://127.0.0.1:${port}/app?name=ktor`);
+      const [message] = await once(ws, 'message');
+      expect(message.toString()).toBe('hello ktor');
+      ws.close();
+      await once(ws, 'close');
+    } finally {
+      await app.close();
+    }
+  });
+
+  it.each([
+    [{ maxFrameSize: 0 }, 'maxFrameSize'],
+    [{ pingInterval: -1 }, 'pingInterval'],
+    [{ timeout: 1.5 }, 'timeout'],
+    [{ closeTimeout: 'soon' as unknown as number }, 'closeTimeout'],
+    [{ shutdownTimeout: -5 }, 'shutdownTimeout'],
+  ])('fails at startup on invalid options %j, naming the option', async (options, name) => {
+    const build = async () => {
+      const moduleRef = await Test.createTestingModule({
+        imports: [WebSocketsModule.forRoot(options)],
+        controllers: [LimitsController],
+        providers: [Greeter],
+      }).compile();
+      await moduleRef.createNestApplication({ logger: false }).init();
+    };
+    await expect(build()).rejects.toThrow(`"${name}"`);
+  });
+});
+
+describe('WebSocketUpgrade', () => {
+  @Controller()
+  class NoRoutes {}
+
+  it('accepts an upgrade in a listener of your own and starts a raw session', async () => {
+    const moduleRef = await Test.createTestingModule({
+      imports: [WebSocketsModule.forRoot()],
+      controllers: [NoRoutes],
+      providers: [Greeter],
+    }).compile();
+    const app = moduleRef.createNestApplication({ logger: false });
+    const seen: string[] = [];
+    const upgrade = new WebSocketUpgrade(
+      { protocol: 'v1', application: app },
+      async (session: WebSocketServerSession) => {
+        const frame = await session.incoming.receive();
+        seen.push(frame.frameType.name);
+        await session.send(session.application.get(Greeter).greet(session.call.protocol ?? '?'));
+      },
+    );
+    app.getHttpServer().on('upgrade', (request: import('node:http').IncomingMessage, socket: import('node:stream').Duplex, head: Buffer) => {
+      if (request.url === '/mine') void upgrade.handle(request, socket, head);
+    });
+    const port = await listen(app);
+    try {
+      const refused = await RawClient.open(port, '/mine');
+      expect(refused.response.status).toBe(400);
+      refused.client.destroy();
+
+      const client = await RawClient.connect(port, '/mine', { 'Sec-WebSocket-Protocol': 'v1' });
+      client.send({ opcode: 0x9, payload: 'ping' });
+      const reply = await client.readFrame();
+      expect(reply?.opcode).toBe(0x1);
+      expect(reply?.payload.toString()).toBe('hello v1');
+      // Raw: the handler saw the ping itself, and returning ended TCP with no Close frame.
+      expect(await client.readFrame()).toBeNull();
+      expect(seen).toEqual(['PING']);
+    } finally {
+      await app.close();
+    }
+  });
+});
