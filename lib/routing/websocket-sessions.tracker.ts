@@ -20,7 +20,7 @@ export class WebSocketSessionsTracker {
     this.running.set(session, done);
   }
 
-  /** Closes every session with 1001, waits up to `timeoutMs` for them to end, then terminates the rest. */
+  /** Closes every session with 1001, waits up to `timeoutMs` for them to end, then terminates the rest's connections. */
   async closeAll(timeoutMs: number): Promise<void> {
     if (this.running.size === 0) return;
     const goingAway = new CloseReason(CloseCode.GOING_AWAY, 'Server is shutting down');
@@ -29,7 +29,7 @@ export class WebSocketSessionsTracker {
     const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
     await Promise.race([Promise.allSettled(this.running.values()), timeout]);
     clearTimeout(timer);
+    // Not awaited after this: a handler that never returns would hold the shutdown forever.
     for (const session of this.running.keys()) session.terminate();
-    await Promise.allSettled(this.running.values());
   }
 }

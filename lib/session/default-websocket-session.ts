@@ -119,7 +119,11 @@ export class DefaultWebSocketServerSessionImpl extends BaseWebSocketSession impl
 
   protected failConnection(reason: CloseReason): void {
     this.beginClosing(reason);
-    super.failConnection(reason);
+    this.connection.stopReading();
+    this.incoming.close();
+    // Messages parsed before the bad frame are already in the handler's hands: its answers
+    // (an echo) go out within this turn, so the Close waits for the turn to end.
+    setImmediate(() => super.failConnection(reason));
   }
 
   private beginClosing(reason: CloseReason): void {
@@ -186,12 +190,17 @@ export class DefaultWebSocketServerSessionImpl extends BaseWebSocketSession impl
     }
     this.connection.stopReading();
     this.incoming.close();
-    if (!this.closing) {
-      this.beginClosing(reason);
-      this.connection.write(new Frame.Close(reason)).catch(ignore);
-    }
     // The server closes the TCP connection first (RFC 6455 §7.1.1).
-    this.connection.end();
+    if (this.closing) {
+      this.connection.end();
+      return;
+    }
+    this.beginClosing(reason);
+    // As in failConnection: answers to messages that came before the Close go out first.
+    setImmediate(() => {
+      this.connection.write(new Frame.Close(reason)).catch(ignore);
+      this.connection.end();
+    });
   }
 
   private schedulePing(): void {
