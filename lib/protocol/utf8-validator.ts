@@ -69,6 +69,11 @@ export class Utf8Validator {
     return state !== REJECT;
   }
 
+  /** True once a byte could not be valid UTF-8; stays so until `finish`. */
+  get failed(): boolean {
+    return this.state === REJECT;
+  }
+
   /** True when everything fed so far ends on a character boundary; resets for the next message. */
   finish(): boolean {
     const complete = this.state === ACCEPT;
@@ -81,6 +86,7 @@ export class Utf8Validator {
   }
 }
 
+/** A whole message at once: Node's native check. */
 export function isValidUtf8(bytes: Uint8Array): boolean {
   return isUtf8(bytes);
 }

@@ -6,12 +6,11 @@
  * `incoming` only ever carries complete Text and Binary messages.
  */
 import { randomBytes } from 'node:crypto';
-import { isUtf8 } from 'node:buffer';
 import { CloseCode, CloseReason, isValidWireCloseCode } from '../protocol/close-reason.js';
 import { Frame } from '../protocol/frame.js';
 import { FrameType } from '../protocol/frame-type.js';
 import { WebSocketProtocolError } from '../protocol/protocol-error.js';
-import { Utf8Validator } from '../protocol/utf8-validator.js';
+import { isValidUtf8, Utf8Validator } from '../protocol/utf8-validator.js';
 import { BaseWebSocketSession } from './base-websocket-session.js';
 import type { DefaultWebSocketServerSession } from './websocket-session.js';
 
@@ -80,7 +79,7 @@ export class DefaultWebSocketServerSessionImpl extends BaseWebSocketSession impl
     // After our Close only the peer's Close is awaited; data would only fill `incoming`.
     if (this.closing) return;
     if (frame.fin && this.fragments === undefined) {
-      if (frame.frameType === FrameType.TEXT && !isUtf8(frame.data)) {
+      if (frame.frameType === FrameType.TEXT && !isValidUtf8(frame.data)) {
         this.fail(CloseCode.NOT_CONSISTENT, 'Text message is not valid UTF-8');
         return;
       }
@@ -182,7 +181,7 @@ export class DefaultWebSocketServerSessionImpl extends BaseWebSocketSession impl
         return;
       }
       const message = payload.subarray(2);
-      if (!isUtf8(message)) {
+      if (!isValidUtf8(message)) {
         this.fail(CloseCode.NOT_CONSISTENT, 'Close reason is not valid UTF-8');
         return;
       }
