@@ -80,10 +80,6 @@ export class Utf8Validator {
     this.state = ACCEPT;
     return complete;
   }
-
-  get failed(): boolean {
-    return this.state === REJECT;
-  }
 }
 
 /** A whole message at once: Node's native check. */
