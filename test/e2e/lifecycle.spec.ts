@@ -1,0 +1,257 @@
+/**
+ * Session lifecycle end to end: application shutdown (1001, handlers given
+ * `shutdownTimeout`, the rest terminated), isolation between sessions, and
+ * backpressure both ways (a handler that does not read stops the socket
+ * being read; a peer that does not read stalls `send`).
+ */
+import 'reflect-metadata';
+import { Controller } from '@nestjs/common';
+import {
+  Frame,
+  FrameType,
+  WebSocketRoute,
+  type DefaultWebSocketServerSession,
+  type WebSocketServerSession,
+} from 'nest-websocket-routes';
+import { closePayload, RawClient } from '../support/raw-client.js';
+import { startApp, type TestApp } from '../support/nest-app.js';
+import { WsClient } from '../support/ws-client.js';
+
+const CLOSE = 0x8;
+const BINARY = 0x2;
+const MiB = 1024 * 1024;
+const BULK_FRAMES = 64;
+
+function deferred<T = void>() {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`Timed out: ${what}`)), ms)));
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Polls `read` until its value stays the same for `quietMs` (at most `maxMs`); returns that value. */
+async function settled(read: () => number, quietMs = 500, maxMs = 8000): Promise<number> {
+  const deadline = Date.now() + maxMs;
+  let value = read();
+  let since = Date.now();
+  while (Date.now() < deadline) {
+    await sleep(50);
+    const next = read();
+    if (next !== value) {
+      value = next;
+      since = Date.now();
+    } else if (Date.now() - since >= quietMs) {
+      return value;
+    }
+  }
+  throw new Error(`Value never settled (last ${value})`);
+}
+
+/** What handlers report to the tests; reset before each test. */
+let finished: string[] = [];
+let readerGate = deferred();
+let completedSends = 0;
+
+@Controller()
+class LifecycleController {
+  @WebSocketRoute('echo')
+  async echo(session: DefaultWebSocketServerSession) {
+    for await (const frame of session.incoming) await session.send(frame);
+    finished.push(`default:${(await session.closeReason)?.code}`);
+  }
+
+  /** Runs its own close sequence: answers the peer's Close and returns. */
+  @WebSocketRoute('raw-echo', { raw: true })
+  async rawEcho(session: WebSocketServerSession) {
+    for await (const frame of session.incoming) {
+      if (frame.frameType === FrameType.CLOSE) {
+        finished.push(`raw:${frame.readReason()?.code}`);
+        return;
+      }
+      await session.send(frame);
+    }
+  }
+
+  @WebSocketRoute('stuck')
+  async stuck() {
+    await new Promise(() => undefined);
+  }
+
+  @WebSocketRoute('raw-stuck', { raw: true })
+  async rawStuck() {
+    await new Promise(() => undefined);
+  }
+
+  /** Reads nothing until the test opens the gate, then counts the bytes of every message. */
+  @WebSocketRoute('slow-reader')
+  async slowReader(session: DefaultWebSocketServerSession) {
+    await readerGate.promise;
+    let bytes = 0;
+    for await (const frame of session.incoming) {
+      bytes += frame.data.length;
+      if (bytes === BULK_FRAMES * MiB) await session.send(`got ${bytes}`);
+    }
+  }
+
+  /** Sends 64 frames of 1 MiB, counting the sends that resolved. */
+  @WebSocketRoute('flood')
+  async flood(session: DefaultWebSocketServerSession) {
+    for (let i = 0; i < BULK_FRAMES; i++) {
+      await session.send(new Frame.Binary(Buffer.alloc(MiB, i)));
+      completedSends++;
+    }
+  }
+}
+
+let t: TestApp | undefined;
+let appClosed = false;
+const opened: Array<{ destroy(): void } | { terminate(): void }> = [];
+
+async function start(options: Parameters<typeof startApp>[1]) {
+  t = await startApp([LifecycleController], options);
+  appClosed = false;
+  return t;
+}
+
+/** Closes the app once; tests that test the close call it themselves. */
+function closeApp(): Promise<void> {
+  if (t === undefined || appClosed) return Promise.resolve();
+  appClosed = true;
+  return t.close();
+}
+
+function track<T extends { destroy(): void } | { terminate(): void }>(client: T): T {
+  opened.push(client);
+  return client;
+}
+
+beforeEach(() => {
+  finished = [];
+  readerGate = deferred();
+  completedSends = 0;
+});
+
+afterEach(async () => {
+  readerGate.resolve();
+  for (const client of opened.splice(0)) {
+    if ('destroy' in client) client.destroy();
+    else client.terminate();
+  }
+  await closeApp();
+  t = undefined;
+});
+
+describe('application shutdown', () => {
+  it('closes every default and raw session with 1001 and finishes once their handlers returned', async () => {
+    // A long shutdownTimeout: app.close() must finish because the handlers returned, not because time ran out.
+    const app = await start({ shutdownTimeout: 20_000 });
+    const ws = track(await WsClient.connect(app.url('/echo')));
+    const raw = track(await RawClient.connect(app.port, '/raw-echo'));
+    ws.ws.send('ping');
+    expect(await ws.nextText()).toBe('ping');
+
+    const closing = closeApp();
+    expect(await raw.readClose()).toMatchObject({ code: 1001 });
+    raw.send({ opcode: CLOSE, payload: closePayload(1001) });
+    expect((await ws.waitClosed()).code).toBe(1001);
+
+    await within(closing, 5000, 'app.close()');
+    expect(await raw.waitForEnd()).toBe(true);
+    expect(finished.sort()).toEqual(['default:1001', 'raw:1001']);
+  });
+
+  it('refuses new upgrades with 503 while shutting down', async () => {
+    const app = await start({ shutdownTimeout: 1000 });
+    const stuck = track(await RawClient.connect(app.port, '/stuck'));
+    const closing = closeApp();
+    expect((await stuck.readClose())?.code).toBe(1001);
+
+    const { client, response } = await RawClient.open(app.port, '/echo');
+    track(client);
+    expect(response.status).toBe(503);
+    await within(closing, 5000, 'app.close()');
+  });
+
+  it('terminates handlers that never return after shutdownTimeout, and app.close() resolves', async () => {
+    const app = await start({ shutdownTimeout: 300 });
+    // Neither client answers the Close, and neither handler ever returns.
+    const stuck = track(await RawClient.connect(app.port, '/stuck'));
+    const rawStuck = track(await RawClient.connect(app.port, '/raw-stuck'));
+
+    const closing = closeApp();
+    expect((await stuck.readClose())?.code).toBe(1001);
+    expect((await rawStuck.readClose())?.code).toBe(1001);
+    expect(await stuck.waitForEnd()).toBe(true);
+    expect(await rawStuck.waitForEnd()).toBe(true);
+    await within(closing, 5000, 'app.close()');
+  });
+
+  it('resolves app.close() when a handler never returns though its client answered the Close', async () => {
+    const app = await start({ shutdownTimeout: 300 });
+    const ws = track(await WsClient.connect(app.url('/stuck')));
+    const closing = closeApp();
+    expect((await ws.waitClosed()).code).toBe(1001);
+    await within(closing, 5000, 'app.close()');
+  });
+});
+
+describe('isolation', () => {
+  it('keeps a session echoing while another one breaks the protocol', async () => {
+    const app = await start({});
+    const good = track(await WsClient.connect(app.url('/echo')));
+    const bad = track(await RawClient.connect(app.port, '/echo'));
+    good.ws.send('before');
+    expect(await good.nextText()).toBe('before');
+
+    bad.send({ opcode: 3, payload: 'x' });
+    expect((await bad.readClose())?.code).toBe(1002);
+    expect(await bad.waitForEnd()).toBe(true);
+
+    for (let i = 0; i < 10; i++) good.ws.send(`after ${i}`);
+    for (let i = 0; i < 10; i++) expect(await good.nextText()).toBe(`after ${i}`);
+  });
+});
+
+describe('backpressure', () => {
+  it('stops reading the socket while the handler does not read incoming', async () => {
+    const app = await start({});
+    const client = track(await WsClient.connect(app.url('/slow-reader')));
+    for (let i = 0; i < BULK_FRAMES; i++) client.ws.send(Buffer.alloc(MiB, i));
+
+    // The server stopped reading: most of the 64 MiB is still waiting in the client's socket buffer.
+    const stalledAt = await settled(() => client.ws.bufferedAmount);
+    expect(stalledAt).toBeGreaterThan(32 * MiB);
+
+    // Reading resumes once the handler reads: everything arrives.
+    readerGate.resolve();
+    expect(await client.nextText(20_000)).toBe(`got ${BULK_FRAMES * MiB}`);
+    expect(client.ws.bufferedAmount).toBe(0);
+  });
+
+  it('stalls send while the peer does not read', async () => {
+    const app = await start({});
+    const client = track(await RawClient.connect(app.port, '/flood'));
+    client.socket.pause();
+
+    const stalledAt = await settled(() => completedSends);
+    expect(stalledAt).toBeLessThan(BULK_FRAMES / 2);
+
+    client.socket.resume();
+    for (let i = 0; i < BULK_FRAMES; i++) {
+      const frame = await client.readFrame(10_000);
+      expect(frame).toMatchObject({ opcode: BINARY, fin: true });
+      expect(frame!.payload.length).toBe(MiB);
+      expect(frame!.payload[0]).toBe(i % 256);
+      expect(frame!.payload[MiB - 1]).toBe(i % 256);
+    }
+    expect(completedSends).toBe(BULK_FRAMES);
+    expect((await client.readClose())?.code).toBe(1000);
+  });
+});
