@@ -10,7 +10,12 @@ import { Injectable, Logger } from '@nestjs/common';
 import type { HttpServer } from '@nestjs/common';
 import type { WebSocketApplicationContext } from '../session/websocket-session.js';
 import { HandshakeError, offeredProtocols, validateUpgradeRequest } from '../protocol/handshake.js';
-import { acceptUpgrade, refuseUpgrade, refuseWithHandshakeError } from '../upgrade/websocket-upgrade.js';
+import {
+  acceptUpgrade,
+  parseRequestTarget,
+  refuseUpgrade,
+  refuseWithHandshakeError,
+} from '../upgrade/websocket-upgrade.js';
 import { MappedWebSocketRoute, type WebSocketRouteDefinition } from './mapped-websocket-route.js';
 import { WebSocketSessionsTracker } from './websocket-sessions.tracker.js';
 
@@ -62,16 +67,27 @@ export class WebSocketUpgradeRouter {
     this.server = undefined;
   }
 
+  /** Never lets an error escape into the HTTP server's event emitter, where it would crash the process. */
   private handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
-    const pathname = new URL(request.url ?? '/', 'http://localhost').pathname;
+    try {
+      this.routeUpgrade(request, socket, head);
+    } catch (error) {
+      this.logger.error(`Upgrade of ${request.url ?? '?'} failed: ${String(error)}`, (error as Error)?.stack);
+      refuseUpgrade(socket, 500, 'Internal server error');
+    }
+  }
+
+  private routeUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const url = parseRequestTarget(request);
+    const pathname = url?.pathname;
     const candidates: Array<{ route: MappedWebSocketRoute; params: Record<string, string> }> = [];
     for (const route of this.routes) {
-      const params = route.match(pathname);
+      const params = pathname === undefined ? undefined : route.match(pathname);
       if (params !== undefined) candidates.push({ route, params });
     }
-    if (candidates.length === 0) {
+    if (url === undefined || candidates.length === 0) {
       // Another listener (a gateway, a ws server) may own this path.
-      if ((this.server?.listenerCount('upgrade') ?? 0) <= 1) refuseUpgrade(socket, 404, `No WebSocket route at ${pathname}`);
+      if ((this.server?.listenerCount('upgrade') ?? 0) <= 1) refuseUpgrade(socket, 404, `No WebSocket route at ${pathname ?? request.url}`);
       return;
     }
     socket.on('error', () => undefined);
@@ -91,6 +107,7 @@ export class WebSocketUpgradeRouter {
     }
     const { definition } = chosen.route;
     const session = acceptUpgrade(request, socket, head, {
+      url,
       key,
       protocol: definition.protocol,
       raw: definition.raw,

@@ -56,7 +56,17 @@ function parseQuery(search: URLSearchParams): Record<string, string | string[]> 
   return query;
 }
 
+/** The request target as a URL, or undefined when it cannot be parsed (the HTTP parser lets odd ones through). */
+export function parseRequestTarget(request: IncomingMessage): URL | undefined {
+  try {
+    return new URL(request.url ?? '/', 'http://localhost');
+  } catch {
+    return undefined;
+  }
+}
+
 export interface AcceptOptions {
+  url: URL;
   key: string;
   protocol: string | undefined;
   raw: boolean;
@@ -68,7 +78,7 @@ export interface AcceptOptions {
 /** Writes the 101 response and builds the session over the socket (not yet started). */
 export function acceptUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer, options: AcceptOptions): BaseWebSocketSession {
   socket.write(switchingProtocolsResponse(options.key, options.protocol));
-  const url = new URL(request.url ?? '/', 'http://localhost');
+  const url = options.url;
   const call = {
     request,
     path: url.pathname,
@@ -119,7 +129,9 @@ export class WebSocketUpgrade<Raw extends boolean = true> {
   async handle(request: IncomingMessage, socket: Duplex, head: Buffer, params: Record<string, string> = {}): Promise<void> {
     socket.on('error', () => undefined);
     let key: string;
+    const url = parseRequestTarget(request);
     try {
+      if (url === undefined) throw new HandshakeError(400, 'Malformed request target');
       key = validateUpgradeRequest(request.method, request.headers);
       const protocol = this.options.protocol;
       if (protocol !== undefined && !offeredProtocols(request.headers).includes(protocol)) {
@@ -131,6 +143,7 @@ export class WebSocketUpgrade<Raw extends boolean = true> {
       return;
     }
     const session = acceptUpgrade(request, socket, head, {
+      url,
       key,
       protocol: this.options.protocol,
       raw: this.options.raw ?? true,

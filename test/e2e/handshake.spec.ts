@@ -171,6 +171,13 @@ describe('handshake', () => {
       expect(response.status).toBe(404);
     });
 
+    it('answers 404 to a request target no URL parser takes, and keeps serving', async () => {
+      const { response } = await open('//[');
+      expect(response.status).toBe(404);
+      const { response: next } = await open('/echo');
+      expect(next.status).toBe(101);
+    });
+
     it('refuses a ws client on an unknown path with 404', async () => {
       await expect(WsClient.connect(t.url('/nowhere'))).rejects.toThrow('Upgrade refused with 404');
     });
