@@ -123,8 +123,13 @@ export class WebSocketConnection {
   /** Writes a frame; resolves at once while the socket's buffer has room, else on 'drain'. */
   write(frame: Frame): Promise<void> {
     if (!this.writable || this.closeFrameWritten) return Promise.reject(new ClosedSendChannelError());
+    let parts: Buffer[];
+    try {
+      parts = this.serializer.serialize(frame);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     if (frame.frameType === FrameType.CLOSE) this.closeFrameWritten = true;
-    const parts = this.serializer.serialize(frame);
     const socket = this.socket;
     let ok: boolean;
     if (parts.length === 1) {

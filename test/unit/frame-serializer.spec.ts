@@ -193,3 +193,19 @@ describe('FrameSerializer: fragmented messages', () => {
     expect(firsts).toEqual([0x81, 0x82, 0x81]);
   });
 });
+
+describe('FrameSerializer: control frame size (RFC 6455 §5.5)', () => {
+  it.each([
+    ['Ping', () => new Frame.Ping(Buffer.alloc(126))],
+    ['Pong', () => new Frame.Pong(Buffer.alloc(126))],
+    ['Close', () => new Frame.Close(new CloseReason(1000, 'x'.repeat(124)))],
+  ])('refuses a %s frame of 126 bytes', (_, build) => {
+    expect(() => new FrameSerializer().serialize(build())).toThrow(RangeError);
+  });
+
+  it('takes a 125-byte control frame', () => {
+    const [bytes] = new FrameSerializer().serialize(new Frame.Ping(Buffer.alloc(125)));
+    expect(bytes.length).toBe(2 + 125);
+    expect(bytes[1]).toBe(125);
+  });
+});
