@@ -12,7 +12,9 @@ import {
   WebSocketRoute,
   type DefaultWebSocketServerSession,
 } from 'nest-websocket-routes';
-import { closePayload, RawClient, type RawFrame } from '../support/raw-client.js';
+import { closePayload, RawClient } from '../support/raw-client.js';
+import { within } from '../support/async.js';
+import { ClientTracker } from '../support/client-tracker.js';
 import { startApp, type TestApp } from '../support/nest-app.js';
 import { WsClient } from '../support/ws-client.js';
 
@@ -34,12 +36,6 @@ function closeReasonSeen(id: string) {
     seenCloseReasons.set(id, entry);
   }
   return entry;
-}
-
-function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`Timed out: ${what}`)), ms)));
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
@@ -120,28 +116,9 @@ class PingController {
   }
 }
 
-/** Sockets a test opened, dropped after it whatever happened. */
-const opened: Array<{ destroy(): void } | { terminate(): void }> = [];
-function track<T extends { destroy(): void } | { terminate(): void }>(client: T): T {
-  opened.push(client);
-  return client;
-}
-afterEach(() => {
-  for (const client of opened.splice(0)) {
-    if ('destroy' in client) client.destroy();
-    else client.terminate();
-  }
-});
-
-/** Every frame until the server ends TCP (at most timeoutMs). */
-async function readAll(client: RawClient, timeoutMs = 5000): Promise<RawFrame[]> {
-  const frames: RawFrame[] = [];
-  for (;;) {
-    const frame = await client.readFrame(timeoutMs);
-    if (frame === null) return frames;
-    frames.push(frame);
-  }
-}
+const clients = new ClientTracker();
+const track = <T extends RawClient | WsClient>(client: T): T => clients.track(client);
+afterEach(() => clients.dropAll());
 
 describe('default session', () => {
   let t: TestApp;
@@ -303,7 +280,7 @@ describe('default session', () => {
       client.send({ opcode: CLOSE, payload: closePayload(1000) });
       client.send({ opcode: TEXT, payload: 'too late' });
       client.send({ opcode: PING, payload: 'too late' });
-      const frames = await readAll(client);
+      const frames = await client.readAll();
       expect(frames.map((frame) => frame.opcode)).toEqual([CLOSE]);
     });
 
@@ -484,7 +461,7 @@ describe('default session limits (maxFrameSize 1023 module-wide, 1025 on one rou
     client.send({ opcode: CONTINUATION, payload: randomBytes(1024), fin: false });
     client.send({ opcode: CONTINUATION, payload: randomBytes(1024), fin: false });
     client.send({ opcode: CONTINUATION, payload: randomBytes(1024), fin: true });
-    const frames = await readAll(client);
+    const frames = await client.readAll();
     expect(frames.map((frame) => frame.opcode)).toEqual([CLOSE]);
     expect(frames[0].payload.readUInt16BE(0)).toBe(1009);
   });

@@ -14,6 +14,8 @@ import {
   type WebSocketServerSession,
 } from 'nest-websocket-routes';
 import { closePayload, RawClient } from '../support/raw-client.js';
+import { deferred, sleep, within } from '../support/async.js';
+import { ClientTracker } from '../support/client-tracker.js';
 import { startApp, type TestApp } from '../support/nest-app.js';
 import { WsClient } from '../support/ws-client.js';
 
@@ -21,20 +23,6 @@ const CLOSE = 0x8;
 const BINARY = 0x2;
 const MiB = 1024 * 1024;
 const BULK_FRAMES = 64;
-
-function deferred<T = void>() {
-  let resolve!: (value: T) => void;
-  const promise = new Promise<T>((r) => (resolve = r));
-  return { promise, resolve };
-}
-
-function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`Timed out: ${what}`)), ms)));
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Polls `read` until its value stays the same for `quietMs` (at most `maxMs`); returns that value. */
 async function settled(read: () => number, quietMs = 500, maxMs = 8000): Promise<number> {
@@ -112,7 +100,8 @@ class LifecycleController {
 
 let t: TestApp | undefined;
 let appClosed = false;
-const opened: Array<{ destroy(): void } | { terminate(): void }> = [];
+const clients = new ClientTracker();
+const track = <T extends RawClient | WsClient>(client: T): T => clients.track(client);
 
 async function start(options: Parameters<typeof startApp>[1]) {
   t = await startApp([LifecycleController], options);
@@ -127,11 +116,6 @@ function closeApp(): Promise<void> {
   return t.close();
 }
 
-function track<T extends { destroy(): void } | { terminate(): void }>(client: T): T {
-  opened.push(client);
-  return client;
-}
-
 beforeEach(() => {
   finished = [];
   readerGate = deferred();
@@ -140,10 +124,7 @@ beforeEach(() => {
 
 afterEach(async () => {
   readerGate.resolve();
-  for (const client of opened.splice(0)) {
-    if ('destroy' in client) client.destroy();
-    else client.terminate();
-  }
+  clients.dropAll();
   await closeApp();
   t = undefined;
 });

@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import { Controller, Injectable, Module, type INestApplication } from '@nestjs/common';
+import { Controller, Injectable, Module, type DynamicModule, type INestApplication, type Type } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import WebSocket from 'ws';
 import {
@@ -47,6 +47,11 @@ class LimitsController {
   }
 }
 
+async function createApp(imports: DynamicModule[], controllers: Type[]): Promise<INestApplication> {
+  const moduleRef = await Test.createTestingModule({ imports, controllers, providers: [Greeter] }).compile();
+  return moduleRef.createNestApplication({ logger: false });
+}
+
 async function listen(app: INestApplication): Promise<number> {
   await app.listen(0, '127.0.0.1');
   return (app.getHttpServer().address() as AddressInfo).port;
@@ -63,18 +68,16 @@ async function closeCodeFor(port: number, path: string, size: number): Promise<n
 
 describe('WebSocketsModule options', () => {
   it('forRootAsync takes options from an injected provider, and a route overrides them', async () => {
-    const moduleRef = await Test.createTestingModule({
-      imports: [
+    const app = await createApp(
+      [
         WebSocketsModule.forRootAsync({
           imports: [SettingsModule],
           inject: [Settings],
           useFactory: (settings: Settings): WebSocketsModuleOptions => ({ maxFrameSize: settings.maxFrameSize }),
         }),
       ],
-      controllers: [LimitsController],
-      providers: [Greeter],
-    }).compile();
-    const app = moduleRef.createNestApplication({ logger: false });
+      [LimitsController],
+    );
     const port = await listen(app);
     try {
       // 0 stands for "an echo came back, not a Close".
@@ -88,12 +91,7 @@ describe('WebSocketsModule options', () => {
   });
 
   it('gives the session the application context', async () => {
-    const moduleRef = await Test.createTestingModule({
-      imports: [WebSocketsModule.forRoot()],
-      controllers: [LimitsController],
-      providers: [Greeter],
-    }).compile();
-    const app = moduleRef.createNestApplication({ logger: false });
+    const app = await createApp([WebSocketsModule.forRoot()], [LimitsController]);
     const port = await listen(app);
     try {
       const ws = new WebSocket(`ws://127.0.0.1:${port}/app?name=ktor`);
@@ -113,14 +111,7 @@ describe('WebSocketsModule options', () => {
     [{ closeTimeout: 'soon' as unknown as number }, 'closeTimeout'],
     [{ shutdownTimeout: -5 }, 'shutdownTimeout'],
   ])('fails at startup on invalid options %j, naming the option', async (options, name) => {
-    const build = async () => {
-      const moduleRef = await Test.createTestingModule({
-        imports: [WebSocketsModule.forRoot(options)],
-        controllers: [LimitsController],
-        providers: [Greeter],
-      }).compile();
-      await moduleRef.createNestApplication({ logger: false }).init();
-    };
+    const build = async () => (await createApp([WebSocketsModule.forRoot(options)], [LimitsController])).init();
     await expect(build()).rejects.toThrow(`"${name}"`);
   });
 });
@@ -130,12 +121,7 @@ describe('WebSocketUpgrade', () => {
   class NoRoutes {}
 
   it('accepts an upgrade in a listener of your own and starts a raw session', async () => {
-    const moduleRef = await Test.createTestingModule({
-      imports: [WebSocketsModule.forRoot()],
-      controllers: [NoRoutes],
-      providers: [Greeter],
-    }).compile();
-    const app = moduleRef.createNestApplication({ logger: false });
+    const app = await createApp([WebSocketsModule.forRoot()], [NoRoutes]);
     const seen: string[] = [];
     const upgrade = new WebSocketUpgrade(
       { protocol: 'v1', application: app },

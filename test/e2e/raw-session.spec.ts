@@ -7,7 +7,9 @@ import 'reflect-metadata';
 import { randomBytes } from 'node:crypto';
 import { Controller } from '@nestjs/common';
 import { Frame, FrameType, WebSocketRoute, type WebSocketServerSession } from 'nest-websocket-routes';
-import { closePayload, RawClient, type RawFrame } from '../support/raw-client.js';
+import { closePayload, RawClient } from '../support/raw-client.js';
+import { deferred } from '../support/async.js';
+import { ClientTracker } from '../support/client-tracker.js';
 import { startApp, type TestApp } from '../support/nest-app.js';
 
 const TEXT = 0x1;
@@ -20,11 +22,6 @@ const PONG = 0xa;
 const FLUSHED_FRAME_SIZE = 8 * 1024 * 1024;
 
 let handlerReturned = deferred();
-function deferred() {
-  let resolve!: () => void;
-  const promise = new Promise<void>((r) => (resolve = r));
-  return { promise, resolve };
-}
 
 @Controller('raw')
 class RawController {
@@ -95,20 +92,8 @@ class RawController {
   }
 }
 
-const opened: RawClient[] = [];
-afterEach(() => {
-  for (const client of opened.splice(0)) client.destroy();
-});
-
-/** Every frame until the server ends TCP (at most timeoutMs). */
-async function readAll(client: RawClient, timeoutMs = 5000): Promise<RawFrame[]> {
-  const frames: RawFrame[] = [];
-  for (;;) {
-    const frame = await client.readFrame(timeoutMs);
-    if (frame === null) return frames;
-    frames.push(frame);
-  }
-}
+const clients = new ClientTracker();
+afterEach(() => clients.dropAll());
 
 describe('raw session', () => {
   let t: TestApp;
@@ -117,7 +102,7 @@ describe('raw session', () => {
 
   const connect = async (path: string) => {
     const client = await RawClient.connect(t.port, path);
-    opened.push(client);
+    clients.track(client);
     return client;
   };
 
@@ -166,7 +151,7 @@ describe('raw session', () => {
   it('hands the peer Close to the handler and sends no Close reply of its own', async () => {
     const client = await connect('/raw/on-close');
     client.send({ opcode: CLOSE, payload: closePayload(4002, 'bye') });
-    const frames = await readAll(client);
+    const frames = await client.readAll();
     expect(frames.map((frame) => [frame.opcode, frame.payload.toString()])).toEqual([[TEXT, 'closed:4002:bye']]);
   });
 
@@ -178,7 +163,7 @@ describe('raw session', () => {
     await handlerReturned.promise;
     await new Promise((resolve) => setTimeout(resolve, 100));
     client.socket.resume();
-    const frames = await readAll(client);
+    const frames = await client.readAll();
     expect(frames.map((frame) => frame.opcode)).toEqual([BINARY, BINARY, BINARY]);
     frames.forEach((frame, i) => {
       expect(frame.payload.length).toBe(FLUSHED_FRAME_SIZE);

@@ -3,13 +3,14 @@ import type { INestApplication } from '@nestjs/common';
 import type { AddressInfo } from 'node:net';
 import { Test } from '@nestjs/testing';
 import { AppModule } from '../../sample/app.module.js';
+import { ClientTracker } from '../support/client-tracker.js';
 import { RawClient, closePayload } from '../support/raw-client.js';
 import { WsClient } from '../support/ws-client.js';
 
 describe('the sample app', () => {
   let app: INestApplication;
   let port: number;
-  const clients: Array<{ terminate(): void }> = [];
+  const clients = new ClientTracker();
 
   beforeAll(async () => {
     const moduleRef = await Test.createTestingModule({ imports: [AppModule] }).compile();
@@ -17,13 +18,12 @@ describe('the sample app', () => {
     await app.listen(0, '127.0.0.1');
     port = (app.getHttpServer().address() as AddressInfo).port;
   });
-  afterEach(() => clients.splice(0).forEach((client) => client.terminate()));
+  afterEach(() => clients.dropAll());
   afterAll(() => app.close());
 
   const connect = async (path: string, protocol?: string) => {
     const client = await WsClient.connect(`ws://127.0.0.1:${port}${path}`, protocol);
-    clients.push(client);
-    return client;
+    return clients.track(client);
   };
 
   it('echoes on /echo', async () => {
@@ -34,7 +34,7 @@ describe('the sample app', () => {
 
   it('runs its own close sequence on /raw-echo: pong, fragment echo, close echo, TCP end', async () => {
     const client = await RawClient.connect(port, '/raw-echo');
-    clients.push({ terminate: () => client.destroy() });
+    clients.track(client);
     client.send({ opcode: 0x9, payload: 'are you there' });
     expect(await client.readFrame()).toMatchObject({ opcode: 0xa, payload: Buffer.from('are you there') });
     client.send({ opcode: 0x1, payload: 'AB', fin: false });

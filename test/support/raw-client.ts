@@ -142,6 +142,16 @@ export class RawClient {
     }
   }
 
+  /** Every frame until the server ends TCP (each read waits at most timeoutMs). */
+  async readAll(timeoutMs = 5000): Promise<RawFrame[]> {
+    const frames: RawFrame[] = [];
+    for (;;) {
+      const frame = await this.readFrame(timeoutMs);
+      if (frame === null) return frames;
+      frames.push(frame);
+    }
+  }
+
   /** Reads frames until a Close; returns its code (1005 for an empty one), or null if TCP ended first. */
   async readClose(timeoutMs = 5000): Promise<{ code: number; reason: string } | null> {
     for (;;) {
