@@ -12,18 +12,13 @@ import {
   WebSocketRoute,
   type DefaultWebSocketServerSession,
 } from 'nest-websocket-routes';
-import { closePayload, RawClient } from '../support/raw-client.js';
+import { closePayload, RawClient, Opcode } from '../support/raw-client.js';
 import { within } from '../support/async.js';
 import { ClientTracker } from '../support/client-tracker.js';
 import { startApp, type TestApp } from '../support/nest-app.js';
 import { WsClient } from '../support/ws-client.js';
 
-const TEXT = 0x1;
-const BINARY = 0x2;
-const CONTINUATION = 0x0;
-const CLOSE = 0x8;
-const PING = 0x9;
-const PONG = 0xa;
+const { TEXT, BINARY, CONTINUATION, CLOSE, PING, PONG } = Opcode;
 
 /** Close reasons that handlers saw in `session.closeReason`, by the `id` query parameter. */
 const seenCloseReasons = new Map<string, { promise: Promise<CloseReason | null>; resolve(reason: CloseReason | null): void }>();

@@ -13,14 +13,13 @@ import {
   type DefaultWebSocketServerSession,
   type WebSocketServerSession,
 } from 'nest-websocket-routes';
-import { closePayload, RawClient } from '../support/raw-client.js';
+import { closePayload, RawClient, Opcode } from '../support/raw-client.js';
 import { deferred, sleep, within } from '../support/async.js';
 import { ClientTracker } from '../support/client-tracker.js';
 import { startApp, type TestApp } from '../support/nest-app.js';
 import { WsClient } from '../support/ws-client.js';
 
-const CLOSE = 0x8;
-const BINARY = 0x2;
+const { CLOSE, BINARY } = Opcode;
 const MiB = 1024 * 1024;
 const BULK_FRAMES = 64;
 

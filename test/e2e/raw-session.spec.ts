@@ -7,17 +7,12 @@ import 'reflect-metadata';
 import { randomBytes } from 'node:crypto';
 import { Controller } from '@nestjs/common';
 import { Frame, FrameType, WebSocketRoute, type WebSocketServerSession } from 'nest-websocket-routes';
-import { closePayload, RawClient } from '../support/raw-client.js';
+import { closePayload, RawClient, Opcode } from '../support/raw-client.js';
 import { deferred } from '../support/async.js';
 import { ClientTracker } from '../support/client-tracker.js';
 import { startApp, type TestApp } from '../support/nest-app.js';
 
-const TEXT = 0x1;
-const BINARY = 0x2;
-const CONTINUATION = 0x0;
-const CLOSE = 0x8;
-const PING = 0x9;
-const PONG = 0xa;
+const { TEXT, BINARY, CONTINUATION, CLOSE, PING, PONG } = Opcode;
 
 const FLUSHED_FRAME_SIZE = 8 * 1024 * 1024;
 

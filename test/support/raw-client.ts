@@ -6,6 +6,9 @@
 import { randomBytes, createHash } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 
+/** RFC 6455 §5.2 opcodes, written out here rather than taken from the library under test. */
+export const Opcode = { CONTINUATION: 0x0, TEXT: 0x1, BINARY: 0x2, CLOSE: 0x8, PING: 0x9, PONG: 0xa } as const;
+
 export interface RawFrame {
   fin: boolean;
   rsv: number;
