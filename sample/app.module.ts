@@ -10,7 +10,7 @@ import { JsonController } from './json.controller.js';
 export const SAMPLE_ROUTES: ReadonlyArray<[string, string]> = [
   ['/echo', 'echo (default session)'],
   ['/raw-echo', 'echo in a raw session that runs its own close sequence'],
-  ['/chat/rooms/{room}', 'chat room, subprotocol chat.v1'],
+  ['/chat/rooms/lobby?name=you', 'chat room /chat/rooms/:room, subprotocol chat.v1'],
   ['/json', 'JSON request/response with sendSerialized / receiveDeserialized'],
 ];
 
