@@ -22,6 +22,7 @@ import {
   WEBSOCKETS_OPTIONS_TYPE,
 } from './websockets-module.definition.js';
 import type { WebSocketsModuleOptions } from './websockets-module-options.interface.js';
+import { checkIntegerOption, resolveSessionSettings } from '../session/websocket-session-options.js';
 
 const DEFAULT_SHUTDOWN_TIMEOUT = 5_000;
 
@@ -44,11 +45,9 @@ export class WebSocketsModule
     private readonly moduleRef: ModuleRef,
   ) {
     super();
-    const shutdownTimeout = options.shutdownTimeout ?? DEFAULT_SHUTDOWN_TIMEOUT;
-    if (!Number.isSafeInteger(shutdownTimeout) || shutdownTimeout < 0) {
-      throw new TypeError(`WebSockets option "shutdownTimeout" must be an integer >= 0, got ${String(shutdownTimeout)}`);
-    }
-    this.shutdownTimeout = shutdownTimeout;
+    // Checked here too, so a bad option fails startup even in an app without routes.
+    resolveSessionSettings(options);
+    this.shutdownTimeout = checkIntegerOption('shutdownTimeout', options.shutdownTimeout ?? DEFAULT_SHUTDOWN_TIMEOUT, 0);
   }
 
   static forRoot(options: typeof WEBSOCKETS_OPTIONS_TYPE = {}) {

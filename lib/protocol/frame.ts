@@ -3,7 +3,7 @@
  * `Frame.Close`, `Frame.Ping`, `Frame.Pong`. A fragment of a fragmented
  * message has `fin` false and the type of its message's first frame.
  */
-import { CloseReason } from './close-reason.js';
+import { CloseReason, isValidWireCloseCode } from './close-reason.js';
 import { FrameType } from './frame-type.js';
 
 const EMPTY = Buffer.alloc(0);
@@ -88,7 +88,7 @@ export namespace Frame {
   }
 
   export class Close extends Frame {
-    /** A Close frame with this reason, raw payload bytes, or nothing (no status code). */
+    /** A Close frame with this reason (checked: RangeError if it may not be sent), raw payload bytes, or nothing. */
     constructor(reason?: CloseReason | Uint8Array) {
       super(FrameType.CLOSE, true, reason instanceof CloseReason ? encodeCloseReason(reason) : (reason ?? EMPTY));
     }
@@ -107,8 +107,11 @@ export namespace Frame {
   }
 }
 
+/** Throws RangeError for what RFC 6455 §5.5 / §7.4 forbid on the wire: a reserved code, a reason over 123 bytes. */
 function encodeCloseReason(reason: CloseReason): Buffer {
+  if (!isValidWireCloseCode(reason.code)) throw new RangeError(`Close code ${reason.code} may not be sent`);
   const message = Buffer.from(reason.message, 'utf8');
+  if (message.length > 123) throw new RangeError(`A close reason carries at most 123 bytes, got ${message.length}`);
   const payload = Buffer.allocUnsafe(2 + message.length);
   payload.writeUInt16BE(reason.code, 0);
   message.copy(payload, 2);

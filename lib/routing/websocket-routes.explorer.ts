@@ -4,7 +4,7 @@
  * controller instance.
  */
 import { Injectable } from '@nestjs/common';
-import { PATH_METADATA } from '@nestjs/common/constants.js';
+import { GUARDS_METADATA, PATH_METADATA } from '@nestjs/common/constants.js';
 import { DiscoveryService, MetadataScanner } from '@nestjs/core';
 import { resolveSessionSettings, type WebSocketSessionOptions } from '../session/websocket-session-options.js';
 import { joinPaths, type WebSocketRouteDefinition } from './mapped-websocket-route.js';
@@ -29,6 +29,9 @@ export class WebSocketRoutesExplorer {
         const route = this.metadata.getRoute(prototype[methodName] as Function);
         if (route === undefined) continue;
         const name = `${metatype.name}.${methodName}`;
+        if (hasGuards(metatype, prototype[methodName] as Function)) {
+          throw new Error(`${name}: @UseGuards() does not protect WebSocket routes yet; refusing to map it unprotected`);
+        }
         if (!wrapper.isDependencyTreeStatic()) {
           throw new Error(`${name}: WebSocket routes on request-scoped controllers are not supported yet`);
         }
@@ -55,4 +58,8 @@ function controllerPrefixes(controller: Function): string[] {
   const prefix = Reflect.getMetadata(PATH_METADATA, controller) as string | string[] | undefined;
   if (prefix === undefined) return ['/'];
   return Array.isArray(prefix) ? prefix : [prefix];
+}
+
+function hasGuards(controller: Function, method: Function): boolean {
+  return [controller, method].some((target) => (Reflect.getMetadata(GUARDS_METADATA, target) as unknown[] | undefined)?.length);
 }

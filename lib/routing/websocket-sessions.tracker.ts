@@ -10,10 +10,6 @@ import type { BaseWebSocketSession } from '../session/base-websocket-session.js'
 export class WebSocketSessionsTracker {
   private readonly running = new Map<BaseWebSocketSession, Promise<void>>();
 
-  get size(): number {
-    return this.running.size;
-  }
-
   /** Tracks a session until its run (handler and connection) is over. */
   track(session: BaseWebSocketSession, run: Promise<void>): void {
     const done = run.finally(() => this.running.delete(session));

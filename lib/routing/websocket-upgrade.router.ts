@@ -9,12 +9,11 @@ import type { Duplex } from 'node:stream';
 import { Injectable, Logger } from '@nestjs/common';
 import type { HttpServer } from '@nestjs/common';
 import type { WebSocketApplicationContext } from '../session/websocket-session.js';
-import { HandshakeError, offeredProtocols, validateUpgradeRequest } from '../protocol/handshake.js';
 import {
-  acceptUpgrade,
   parseRequestTarget,
   refuseUpgrade,
-  refuseWithHandshakeError,
+  upgradeToSession,
+  type UpgradeCandidate,
 } from '../upgrade/websocket-upgrade.js';
 import { MappedWebSocketRoute, type WebSocketRouteDefinition } from './mapped-websocket-route.js';
 import { WebSocketSessionsTracker } from './websocket-sessions.tracker.js';
@@ -73,64 +72,34 @@ export class WebSocketUpgradeRouter {
       this.routeUpgrade(request, socket, head);
     } catch (error) {
       this.logger.error(`Upgrade of ${request.url ?? '?'} failed: ${String(error)}`, (error as Error)?.stack);
-      refuseUpgrade(socket, 500, 'Internal server error');
+      refuseUpgrade(request, socket, 500, 'Internal server error');
     }
   }
 
   private routeUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
     const url = parseRequestTarget(request);
-    const pathname = url?.pathname;
-    const candidates: Array<{ route: MappedWebSocketRoute; params: Record<string, string> }> = [];
-    for (const route of this.routes) {
-      const params = pathname === undefined ? undefined : route.match(pathname);
-      if (params !== undefined) candidates.push({ route, params });
-    }
+    const candidates = url === undefined ? [] : this.routesAt(url.pathname);
     if (url === undefined || candidates.length === 0) {
       // Another listener (a gateway, a ws server) may own this path.
-      if ((this.server?.listenerCount('upgrade') ?? 0) <= 1) refuseUpgrade(socket, 404, `No WebSocket route at ${pathname ?? request.url}`);
+      if ((this.server?.listenerCount('upgrade') ?? 0) <= 1) {
+        refuseUpgrade(request, socket, 404, `No WebSocket route at ${url?.pathname ?? request.url}`);
+      }
       return;
     }
-    socket.on('error', () => undefined);
     if (!this.acceptingSessions) {
-      refuseUpgrade(socket, 503, 'Server is shutting down');
+      refuseUpgrade(request, socket, 503, 'Server is shutting down');
       return;
     }
-    let key: string;
-    let chosen: (typeof candidates)[number];
-    try {
-      key = validateUpgradeRequest(request.method, request.headers);
-      chosen = selectByProtocol(candidates, offeredProtocols(request.headers));
-    } catch (error) {
-      if (!(error instanceof HandshakeError)) throw error;
-      refuseWithHandshakeError(request, socket, error);
-      return;
-    }
-    const { definition } = chosen.route;
-    const session = acceptUpgrade(request, socket, head, {
-      url,
-      key,
-      protocol: definition.protocol,
-      raw: definition.raw,
-      settings: definition.settings,
-      params: chosen.params,
-      application: this.application,
-    });
-    this.sessions.track(session, session.run(definition.handler));
+    const started = upgradeToSession(request, socket, head, url, candidates, this.application);
+    if (started !== undefined) this.sessions.track(started.session, started.run);
   }
-}
 
-/**
- * The route whose protocol comes first in the client's list; else one that
- * requires no protocol; else 400.
- */
-function selectByProtocol<T extends { route: MappedWebSocketRoute }>(candidates: T[], offered: string[]): T {
-  for (const protocol of offered) {
-    const match = candidates.find(({ route }) => route.definition.protocol === protocol);
-    if (match !== undefined) return match;
+  private routesAt(pathname: string): UpgradeCandidate[] {
+    const candidates: UpgradeCandidate[] = [];
+    for (const route of this.routes) {
+      const params = route.match(pathname);
+      if (params !== undefined) candidates.push({ ...route.definition, params });
+    }
+    return candidates;
   }
-  const unprotected = candidates.find(({ route }) => route.definition.protocol === undefined);
-  if (unprotected !== undefined) return unprotected;
-  const expected = candidates.map(({ route }) => route.definition.protocol).join(', ');
-  const got = offered.length === 0 ? 'none' : offered.join(', ');
-  throw new HandshakeError(400, `Unsupported subprotocol: this path accepts ${expected}; the client offered ${got}`);
 }

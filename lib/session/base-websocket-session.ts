@@ -118,13 +118,21 @@ export abstract class BaseWebSocketSession implements WebSocketServerSession, Fr
 
   onProtocolError(error: WebSocketProtocolError): void {
     BaseWebSocketSession.logger.warn(`Closing ${this.call.path} with ${error.closeCode}: ${error.message}`);
-    this.failConnection(new CloseReason(error.closeCode, error.message));
+    this.closeConnection(new CloseReason(error.closeCode, error.message));
   }
 
-  /** Sends a Close frame with the reason, if the connection can still take one, then ends TCP. */
-  protected failConnection(reason: CloseReason): void {
+  /** Stops receiving, sends Close (unless one went out) and ends TCP, without waiting for an answer. */
+  protected closeConnection(reason: CloseReason): void {
+    this.stopReceiving();
+    this.sendCloseAndEnd(reason);
+  }
+
+  protected stopReceiving(): void {
     this.connection.stopReading();
     this.incoming.close();
+  }
+
+  protected sendCloseAndEnd(reason: CloseReason): void {
     if (!this.connection.closeFrameSent) this.connection.write(new Frame.Close(reason)).catch(() => undefined);
     this.connection.end();
   }

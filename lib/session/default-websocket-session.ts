@@ -47,6 +47,11 @@ export class DefaultWebSocketServerSessionImpl extends BaseWebSocketSession impl
     this.schedulePing();
   }
 
+  /** While closing, frames are read (and data discarded) whatever `incoming` holds, so the peer's Close gets through. */
+  get canReceive(): boolean {
+    return this.closing || !this.incoming.full;
+  }
+
   get pingIntervalMillis(): number {
     return this.pingInterval;
   }
@@ -99,10 +104,12 @@ export class DefaultWebSocketServerSessionImpl extends BaseWebSocketSession impl
   /** Sends Close, then waits for the peer's Close at most `closeTimeout` before dropping the connection. */
   async close(reason: CloseReason = new CloseReason(CloseCode.NORMAL)): Promise<void> {
     if (this.closing || this.connection.isClosed) return;
+    const frame = new Frame.Close(reason); // throws on a reason that may not go on the wire
     this.beginClosing(reason);
     this.closeTimer = setTimeout(() => this.connection.destroy(), this.settings.closeTimeout);
     this.closeTimer.unref();
-    await this.connection.write(new Frame.Close(reason)).catch(ignore);
+    this.connection.pump(); // reading may be paused on a full `incoming`
+    await this.connection.write(frame).catch(ignore);
   }
 
   protected sendFrame(frame: Frame): Promise<void> {
@@ -116,13 +123,12 @@ export class DefaultWebSocketServerSessionImpl extends BaseWebSocketSession impl
     );
   }
 
-  protected failConnection(reason: CloseReason): void {
+  protected closeConnection(reason: CloseReason): void {
     this.beginClosing(reason);
-    this.connection.stopReading();
-    this.incoming.close();
-    // Messages parsed before the bad frame are already in the handler's hands: its answers
-    // (an echo) go out within this turn, so the Close waits for the turn to end.
-    setImmediate(() => super.failConnection(reason));
+    this.stopReceiving();
+    // Messages parsed before the bad frame or the peer's Close are already in the handler's
+    // hands: its answers (an echo) go out within this turn, so the Close waits for the turn to end.
+    setImmediate(() => this.sendCloseAndEnd(reason));
   }
 
   private beginClosing(reason: CloseReason): void {
@@ -187,24 +193,18 @@ export class DefaultWebSocketServerSessionImpl extends BaseWebSocketSession impl
       }
       reason = new CloseReason(code, message.toString('utf8'));
     }
-    this.connection.stopReading();
-    this.incoming.close();
-    // The server closes the TCP connection first (RFC 6455 §7.1.1).
+    // Either way the server closes the TCP connection first (RFC 6455 §7.1.1).
     if (this.closing) {
+      this.stopReceiving();
       this.connection.end();
-      return;
+    } else {
+      this.closeConnection(reason);
     }
-    this.beginClosing(reason);
-    // As in failConnection: answers to messages that came before the Close go out first.
-    setImmediate(() => {
-      this.connection.write(new Frame.Close(reason)).catch(ignore);
-      this.connection.end();
-    });
   }
 
   private schedulePing(): void {
     this.stopPinger();
-    if (this.pingInterval <= 0 || this.closing) return;
+    if (this.pingInterval <= 0 || this.closing || this.connection.isClosed) return;
     this.pingTimer = setTimeout(() => this.ping(), this.pingInterval);
     this.pingTimer.unref();
   }

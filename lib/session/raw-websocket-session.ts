@@ -18,8 +18,8 @@ export class RawWebSocketServerSession extends BaseWebSocketSession {
   }
 
   /** Sends a Close frame and nothing else: the handler runs the rest of the close sequence. */
-  close(reason: CloseReason = new CloseReason(CloseCode.NORMAL)): Promise<void> {
-    return this.connection.write(new Frame.Close(reason));
+  async close(reason: CloseReason = new CloseReason(CloseCode.NORMAL)): Promise<void> {
+    await this.connection.write(new Frame.Close(reason));
   }
 
   protected sendFrame(frame: Frame): Promise<void> {

@@ -4,6 +4,7 @@
  * serializer writing frames with the socket's own backpressure.
  */
 import type { Socket } from 'node:net';
+import { Logger } from '@nestjs/common';
 import type { Frame } from '../protocol/frame.js';
 import { FrameType } from '../protocol/frame-type.js';
 import { FrameParser } from '../protocol/frame-parser.js';
@@ -22,6 +23,9 @@ export interface FrameReceiver {
 }
 
 const RESOLVED = Promise.resolve();
+/** Lets the OS notice a peer that vanished without a FIN, for sessions that do not ping. */
+const KEEP_ALIVE_DELAY = 30_000;
+const logger = new Logger('WebSocketConnection');
 const EMPTY = Buffer.alloc(0);
 
 export class WebSocketConnection {
@@ -64,6 +68,7 @@ export class WebSocketConnection {
     const socket = this.socket;
     socket.setTimeout(0);
     socket.setNoDelay(true);
+    socket.setKeepAlive(true, KEEP_ALIVE_DELAY);
     socket.on('data', (chunk: Buffer) => {
       if (!this.reading) return;
       this.parser.push(chunk);
@@ -98,9 +103,14 @@ export class WebSocketConnection {
         if (!this.reading) return;
       }
     } catch (error) {
-      if (!(error instanceof WebSocketProtocolError)) throw error;
       this.stopReading();
-      receiver.onProtocolError(error);
+      if (error instanceof WebSocketProtocolError) {
+        receiver.onProtocolError(error);
+      } else {
+        // Thrown inside a socket listener, it would take the whole process down.
+        logger.error(`Dropping a connection after an internal error: ${String(error)}`, (error as Error)?.stack);
+        this.destroy();
+      }
       return;
     }
     const shouldPause = !receiver.canReceive;

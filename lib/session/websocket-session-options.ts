@@ -33,21 +33,26 @@ const DEFAULTS = {
   incomingMaxBytes: 1024 * 1024,
 };
 
-const NUMERIC_OPTIONS = ['maxFrameSize', 'pingInterval', 'timeout', 'closeTimeout'] as const;
+/** Smallest value of each numeric option; `timeout: 0` would fail every ping at once. */
+const MINIMUM = { maxFrameSize: 1, pingInterval: 0, timeout: 1, closeTimeout: 0 } as const;
+/** Node's timers clamp longer delays to 1 ms; it is also far above any sane frame size. */
+const MAXIMUM = 2 ** 31 - 1;
+
+/** Throws naming the option unless the value is an integer from `minimum` to 2^31 - 1. */
+export function checkIntegerOption(name: string, value: unknown, minimum: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < minimum || value > MAXIMUM) {
+    throw new TypeError(`WebSockets option "${name}" must be an integer from ${minimum} to ${MAXIMUM}, got ${String(value)}`);
+  }
+  return value;
+}
 
 /** Later layers override earlier ones; throws naming the option when one is invalid. */
 export function resolveSessionSettings(...layers: Array<WebSocketSessionOptions | undefined>): SessionSettings {
   const settings: SessionSettings = { ...DEFAULTS, converter: new JsonWebSocketConverter() };
   for (const layer of layers) {
     if (layer === undefined) continue;
-    for (const name of NUMERIC_OPTIONS) {
-      const value = layer[name];
-      if (value === undefined) continue;
-      const minimum = name === 'maxFrameSize' ? 1 : 0;
-      if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < minimum) {
-        throw new TypeError(`WebSockets option "${name}" must be an integer >= ${minimum}, got ${String(value)}`);
-      }
-      settings[name] = value;
+    for (const [name, minimum] of Object.entries(MINIMUM) as Array<[keyof typeof MINIMUM, number]>) {
+      if (layer[name] !== undefined) settings[name] = checkIntegerOption(name, layer[name], minimum);
     }
     if (layer.converter !== undefined) settings.converter = layer.converter;
   }

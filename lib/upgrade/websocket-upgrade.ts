@@ -2,7 +2,7 @@
  * The opening handshake on a raw `(request, socket, head)` and the start of
  * a session on it, as Ktor's `WebSocketUpgrade`: the programmatic path, with
  * no decorator needed. The route router accepts connections through the same
- * functions.
+ * `upgradeToSession`, so both paths answer the same way.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
@@ -15,7 +15,7 @@ import {
   switchingProtocolsResponse,
   validateUpgradeRequest,
 } from '../protocol/handshake.js';
-import type { BaseWebSocketSession } from '../session/base-websocket-session.js';
+import type { BaseWebSocketSession, SessionHandler } from '../session/base-websocket-session.js';
 import { DefaultWebSocketServerSessionImpl } from '../session/default-websocket-session.js';
 import { RawWebSocketServerSession } from '../session/raw-websocket-session.js';
 import { WebSocketConnection } from '../session/websocket-connection.js';
@@ -31,20 +31,25 @@ import {
 } from '../session/websocket-session-options.js';
 
 const logger = new Logger('WebSocketUpgrade');
+const ignore = () => undefined;
 
-/** Answers an upgrade request with an HTTP error and closes the socket. */
-export function refuseUpgrade(socket: Duplex, status: number, message: string, headers?: Record<string, string>): void {
+/** Answers an upgrade request with an HTTP error, logs one line, and closes the socket. */
+export function refuseUpgrade(
+  request: IncomingMessage,
+  socket: Duplex,
+  status: number,
+  message: string,
+  headers?: Record<string, string>,
+): void {
+  logger.warn(`Refused upgrade of ${request.url ?? '?'} with ${status}: ${message}`);
+  // Node drops its own 'error' listener before 'upgrade': without one, a reset while we write crashes the process.
+  socket.on('error', ignore);
   if (socket.writable) {
     socket.once('finish', () => socket.destroy());
     socket.end(errorResponse(status, message, headers));
   } else {
     socket.destroy();
   }
-}
-
-export function refuseWithHandshakeError(request: IncomingMessage, socket: Duplex, error: HandshakeError): void {
-  logger.warn(`Refused upgrade of ${request.url ?? '?'} with ${error.status}: ${error.message}`);
-  refuseUpgrade(socket, error.status, error.message, error.headers);
 }
 
 function parseQuery(search: URLSearchParams): Record<string, string | string[]> {
@@ -65,36 +70,83 @@ export function parseRequestTarget(request: IncomingMessage): URL | undefined {
   }
 }
 
-export interface AcceptOptions {
-  url: URL;
-  key: string;
+/** One way to accept a connection: a route, or a WebSocketUpgrade. */
+export interface UpgradeCandidate {
   protocol: string | undefined;
   raw: boolean;
   settings: SessionSettings;
   params: Record<string, string>;
-  application: WebSocketApplicationContext | undefined;
+  handler: SessionHandler;
 }
 
-/** Writes the 101 response and builds the session over the socket (not yet started). */
-export function acceptUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer, options: AcceptOptions): BaseWebSocketSession {
-  socket.write(switchingProtocolsResponse(options.key, options.protocol));
-  const url = options.url;
+/**
+ * The candidate whose protocol comes first in the client's list; else one
+ * that requires no protocol; else 400.
+ */
+function selectByProtocol<T extends UpgradeCandidate>(candidates: T[], offered: string[]): T {
+  for (const protocol of offered) {
+    const match = candidates.find((candidate) => candidate.protocol === protocol);
+    if (match !== undefined) return match;
+  }
+  const unprotected = candidates.find((candidate) => candidate.protocol === undefined);
+  if (unprotected !== undefined) return unprotected;
+  const expected = candidates.map((candidate) => candidate.protocol).join(', ');
+  const got = offered.length === 0 ? 'none' : offered.join(', ');
+  throw new HandshakeError(400, `Unsupported subprotocol: this path accepts ${expected}; the client offered ${got}`);
+}
+
+export interface StartedSession {
+  session: BaseWebSocketSession;
+  /** Resolves when the handler is done and the connection is gone; never rejects. */
+  run: Promise<void>;
+}
+
+/**
+ * Checks the handshake, picks a candidate by subprotocol, answers 101 and
+ * starts the session running its handler; or answers an HTTP error and
+ * returns undefined.
+ */
+export function upgradeToSession(
+  request: IncomingMessage,
+  socket: Duplex,
+  head: Buffer,
+  url: URL,
+  candidates: UpgradeCandidate[],
+  application: WebSocketApplicationContext | undefined,
+): StartedSession | undefined {
+  let key: string;
+  let chosen: UpgradeCandidate;
+  try {
+    key = validateUpgradeRequest(request.method, request.headers);
+    chosen = selectByProtocol(candidates, offeredProtocols(request.headers));
+  } catch (error) {
+    if (!(error instanceof HandshakeError)) throw error;
+    refuseUpgrade(request, socket, error.status, error.message, error.headers);
+    return undefined;
+  }
+  // The client may be gone already (e.g. while the caller checked credentials): its 'end' or 'close' will not come again.
+  if (socket.destroyed || !socket.writable || socket.readableEnded) {
+    socket.destroy();
+    return undefined;
+  }
+  socket.on('error', ignore);
+  socket.write(switchingProtocolsResponse(key, chosen.protocol));
   const call = {
     request,
     path: url.pathname,
-    params: options.params,
+    params: chosen.params,
     query: parseQuery(url.searchParams),
     headers: request.headers,
-    protocol: options.protocol,
+    protocol: chosen.protocol,
   };
-  const connection = new WebSocketConnection(
-    socket as Socket,
-    head,
-    options.settings.maxFrameSize,
-    options.settings.closeTimeout,
-  );
-  const Session = options.raw ? RawWebSocketServerSession : DefaultWebSocketServerSessionImpl;
-  return new Session(connection, call, options.application, options.settings);
+  const connection = new WebSocketConnection(socket as Socket, head, chosen.settings.maxFrameSize, chosen.settings.closeTimeout);
+  const Session = chosen.raw ? RawWebSocketServerSession : DefaultWebSocketServerSessionImpl;
+  const session = new Session(connection, call, application, chosen.settings);
+  const run = session.run(chosen.handler).catch((error: unknown) => {
+    logger.error(`Session on ${call.path} failed: ${String(error)}`, (error as Error)?.stack);
+    connection.destroy();
+  });
+  return { session, run };
 }
 
 export interface WebSocketUpgradeOptions extends WebSocketSessionOptions {
@@ -111,6 +163,7 @@ type UpgradeHandler<Raw> = (session: Raw extends false ? DefaultWebSocketServerS
 /**
  * Handles one upgrade request outside decorated routes, e.g. in your own
  * `server.on('upgrade')` listener: `await upgrade.handle(request, socket, head)`.
+ * Its sessions are yours: application shutdown does not close them.
  */
 export class WebSocketUpgrade<Raw extends boolean = true> {
   private readonly settings: SessionSettings;
@@ -127,30 +180,18 @@ export class WebSocketUpgrade<Raw extends boolean = true> {
    * Resolves when the connection is gone, or at once when the upgrade was refused.
    */
   async handle(request: IncomingMessage, socket: Duplex, head: Buffer, params: Record<string, string> = {}): Promise<void> {
-    socket.on('error', () => undefined);
-    let key: string;
     const url = parseRequestTarget(request);
-    try {
-      if (url === undefined) throw new HandshakeError(400, 'Malformed request target');
-      key = validateUpgradeRequest(request.method, request.headers);
-      const protocol = this.options.protocol;
-      if (protocol !== undefined && !offeredProtocols(request.headers).includes(protocol)) {
-        throw new HandshakeError(400, `Subprotocol "${protocol}" is required`);
-      }
-    } catch (error) {
-      if (!(error instanceof HandshakeError)) throw error;
-      refuseWithHandshakeError(request, socket, error);
+    if (url === undefined) {
+      refuseUpgrade(request, socket, 400, 'Malformed request target');
       return;
     }
-    const session = acceptUpgrade(request, socket, head, {
-      url,
-      key,
+    const candidate: UpgradeCandidate = {
       protocol: this.options.protocol,
       raw: this.options.raw ?? true,
       settings: this.settings,
       params,
-      application: this.options.application,
-    });
-    await session.run(this.handler);
+      handler: this.handler as SessionHandler,
+    };
+    await upgradeToSession(request, socket, head, url, [candidate], this.options.application)?.run;
   }
 }

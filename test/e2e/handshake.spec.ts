@@ -5,6 +5,8 @@
  */
 import 'reflect-metadata';
 import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type Server } from 'node:http';
+import { once } from 'node:events';
+import { connect } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Controller, Get } from '@nestjs/common';
 import { WebSocketServer } from 'ws';
@@ -169,6 +171,21 @@ describe('handshake', () => {
     it('answers 404 to an upgrade on an unknown path', async () => {
       const { response } = await open('/nowhere');
       expect(response.status).toBe(404);
+    });
+
+    it('survives clients that reset the connection while being refused', async () => {
+      for (let i = 0; i < 30; i++) {
+        const socket = connect(t.port, '127.0.0.1');
+        await once(socket, 'connect');
+        socket.write(
+          `GET ${i % 2 === 0 ? '/nowhere' : '/echo'} HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n` +
+            'Connection: Upgrade\r\nSec-WebSocket-Version: 8\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
+        );
+        socket.on('error', () => undefined);
+        socket.resetAndDestroy();
+      }
+      const { response } = await open('/echo');
+      expect(response.status).toBe(101);
     });
 
     it('answers 404 to a request target no URL parser takes, and keeps serving', async () => {

@@ -7,6 +7,7 @@
 import 'reflect-metadata';
 import { Controller } from '@nestjs/common';
 import {
+  CloseReason,
   Frame,
   FrameType,
   WebSocketRoute,
@@ -85,6 +86,23 @@ class LifecycleController {
       bytes += frame.data.length;
       if (bytes === BULK_FRAMES * MiB) await session.send(`got ${bytes}`);
     }
+  }
+
+  /** Returns at once without reading what the client sent. */
+  @WebSocketRoute('ignore-all')
+  async ignoreAll() {
+    await readerGate.promise;
+  }
+
+  @WebSocketRoute('bad-close')
+  async badClose(session: DefaultWebSocketServerSession) {
+    for (const reason of [new CloseReason(1006), new CloseReason(1000, 'x'.repeat(124))]) {
+      await session.close(reason).then(
+        () => finished.push('sent'),
+        (error: Error) => finished.push(error.name),
+      );
+    }
+    await session.close(new CloseReason(4000, 'valid'));
   }
 
   /** Sends 64 frames of 1 MiB, counting the sends that resolved. */
@@ -235,3 +253,31 @@ describe('backpressure', () => {
     expect((await client.readClose())?.code).toBe(1000);
   });
 });
+
+describe('closing with unread messages', () => {
+  it("still reads the peer's Close when incoming is full, and ends TCP without waiting for closeTimeout", async () => {
+    const app = await start({ closeTimeout: 60_000 });
+    const client = track(await RawClient.connect(app.port, '/ignore-all'));
+    // 63 messages queued, proven by the pong to a ping parsed after them; then enough to fill `incoming`.
+    for (let i = 0; i < 63; i++) client.send({ opcode: Opcode.TEXT, payload: `unread ${i}` });
+    client.send({ opcode: Opcode.PING, payload: 'sync' });
+    expect(await client.readFrame()).toMatchObject({ opcode: Opcode.PONG });
+    for (let i = 63; i < 200; i++) client.send({ opcode: Opcode.TEXT, payload: `unread ${i}` });
+    await sleep(200);
+    readerGate.resolve();
+    expect((await client.readClose())?.code).toBe(1000);
+    client.send({ opcode: CLOSE, payload: closePayload(1000) });
+    // Bounded well below closeTimeout: only a Close that was read lets the server end TCP this early.
+    expect(await client.waitForEnd(10_000)).toBe(true);
+  });
+});
+
+describe('close reasons that may not be sent', () => {
+  it('rejects close() with a reserved code or a reason over 123 bytes, and sends neither', async () => {
+    const app = await start({});
+    const client = track(await RawClient.connect(app.port, '/bad-close'));
+    expect(await client.readClose()).toEqual({ code: 4000, reason: 'valid' });
+    expect(finished).toEqual(['RangeError', 'RangeError']);
+  });
+});
+

@@ -1,7 +1,10 @@
 import 'reflect-metadata';
 import { once } from 'node:events';
+import type { IncomingMessage } from 'node:http';
+import { connect } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { AddressInfo } from 'node:net';
-import { Controller, Injectable, Module, type DynamicModule, type INestApplication, type Type } from '@nestjs/common';
+import { Controller, Injectable, Module, UseGuards, type DynamicModule, type INestApplication, type Type } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import WebSocket from 'ws';
 import {
@@ -13,6 +16,7 @@ import {
   type WebSocketsModuleOptions,
 } from 'nest-websocket-routes';
 import { RawClient } from '../support/raw-client.js';
+import { deferred, within } from '../support/async.js';
 
 @Injectable()
 class Settings {
@@ -110,6 +114,8 @@ describe('WebSocketsModule options', () => {
     [{ timeout: 1.5 }, 'timeout'],
     [{ closeTimeout: 'soon' as unknown as number }, 'closeTimeout'],
     [{ shutdownTimeout: -5 }, 'shutdownTimeout'],
+    [{ pingInterval: 2 ** 31 }, 'pingInterval'],
+    [{ timeout: 0 }, 'timeout'],
   ])('fails at startup on invalid options %j, naming the option', async (options, name) => {
     const build = async () => (await createApp([WebSocketsModule.forRoot(options)], [LimitsController])).init();
     await expect(build()).rejects.toThrow(`"${name}"`);
@@ -131,7 +137,7 @@ describe('WebSocketUpgrade', () => {
         await session.send(session.application.get(Greeter).greet(session.call.protocol ?? '?'));
       },
     );
-    app.getHttpServer().on('upgrade', (request: import('node:http').IncomingMessage, socket: import('node:stream').Duplex, head: Buffer) => {
+    app.getHttpServer().on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
       if (request.url === '/mine') void upgrade.handle(request, socket, head);
     });
     const port = await listen(app);
@@ -148,6 +154,61 @@ describe('WebSocketUpgrade', () => {
       // Raw: the handler saw the ping itself, and returning ended TCP with no Close frame.
       expect(await client.readFrame()).toBeNull();
       expect(seen).toEqual(['PING']);
+    } finally {
+      await app.close();
+    }
+  });
+});
+
+describe('routes Nest would expect to be guarded', () => {
+  @Injectable()
+  class DenyAll {
+    canActivate(): boolean {
+      return false;
+    }
+  }
+
+  @Controller()
+  @UseGuards(DenyAll)
+  class GuardedController {
+    @WebSocketRoute('secret')
+    async secret(session: DefaultWebSocketServerSession) {
+      await session.send('top secret');
+    }
+  }
+
+  it('fails at startup instead of mapping a route that @UseGuards() would not protect', async () => {
+    const build = async () => (await createApp([WebSocketsModule.forRoot()], [GuardedController])).init();
+    await expect(build()).rejects.toThrow('GuardedController.secret: @UseGuards()');
+  });
+});
+
+describe('WebSocketUpgrade on a socket whose client already left', () => {
+  it('resolves handle() without running the handler', async () => {
+    const app = await createApp([WebSocketsModule.forRoot()], []);
+    let handlerRan = false;
+    const upgrade = new WebSocketUpgrade({}, async () => {
+      handlerRan = true;
+    });
+    const upgraded = deferred();
+    const handled = deferred<Promise<void>>();
+    app.getHttpServer().on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+      if (request.url !== '/late') return;
+      // As a listener that checks credentials asynchronously would: the client leaves meanwhile.
+      socket.once('end', () => handled.resolve(upgrade.handle(request, socket, head)));
+      upgraded.resolve();
+    });
+    const port = await listen(app);
+    try {
+      const client = connect(port, '127.0.0.1');
+      client.write(
+        'GET /late HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+          'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+      );
+      await within(upgraded.promise, 5000, 'the upgrade event');
+      client.destroy();
+      await within(handled.promise, 5000, 'handle() on a socket whose client left');
+      expect(handlerRan).toBe(false);
     } finally {
       await app.close();
     }

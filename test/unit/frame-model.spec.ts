@@ -231,3 +231,14 @@ describe('WebSocketProtocolError', () => {
     expect(error.name).toBe('WebSocketProtocolError');
   });
 });
+
+describe('Frame.Close refuses reasons that may not be sent (RFC 6455 §5.5, §7.4)', () => {
+  it.each([1005, 1006, 1015, 999, 2000, 5000])('code %i', (code) => {
+    expect(() => new Frame.Close(new CloseReason(code))).toThrow(RangeError);
+  });
+
+  it('a reason of 124 bytes, counted as UTF-8', () => {
+    expect(() => new Frame.Close(new CloseReason(1000, 'é'.repeat(62)))).toThrow(RangeError);
+    expect(new Frame.Close(new CloseReason(1000, 'é'.repeat(61) + 'x')).data.length).toBe(125);
+  });
+});
