@@ -39,8 +39,10 @@ export class FrameSerializer {
 
   constructor(private readonly options: FrameSerializerOptions = {}) {}
 
-  /** The frame's bytes: one buffer, or a header and the untouched payload for large frames. */
-  /** Throws RangeError for a control frame over 125 bytes (RFC 6455 §5.5). */
+  /**
+   * The frame's bytes: one buffer, or a header and the untouched payload for
+   * large frames. Throws RangeError for a control frame over 125 bytes (RFC 6455 §5.5).
+   */
   serialize(frame: Frame): Buffer[] {
     if (frame.frameType.controlFrame && frame.data.length > 125) {
       throw new RangeError(`A ${frame.frameType} frame carries at most 125 bytes, got ${frame.data.length}`);

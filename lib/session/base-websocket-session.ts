@@ -9,7 +9,7 @@ import { CloseReason } from '../protocol/close-reason.js';
 import { Frame } from '../protocol/frame.js';
 import type { WebSocketProtocolError } from '../protocol/protocol-error.js';
 import { ClosedReceiveChannelError, ClosedSendChannelError } from './channel-errors.js';
-import { ReceiveChannel } from './receive-channel.js';
+import { BoundedReceiveChannel } from './receive-channel.js';
 import type { WebSocketConverter } from './websocket-converter.js';
 import type { FrameReceiver, WebSocketConnection } from './websocket-connection.js';
 import type {
@@ -34,7 +34,7 @@ export function isConnectionGoneError(error: unknown): boolean {
 export abstract class BaseWebSocketSession implements WebSocketServerSession, FrameReceiver {
   protected static readonly logger = new Logger('WebSocketSession');
 
-  readonly incoming: ReceiveChannel<Frame>;
+  readonly incoming: BoundedReceiveChannel<Frame>;
   readonly outgoing: OutgoingChannel = { send: (frame) => this.sendFrame(frame) };
   readonly masking = false;
   readonly extensions: readonly WebSocketExtension[] = [];
@@ -49,7 +49,7 @@ export abstract class BaseWebSocketSession implements WebSocketServerSession, Fr
   ) {
     this.maxFrameSize = settings.maxFrameSize;
     this.converter = settings.converter;
-    this.incoming = new ReceiveChannel<Frame>(
+    this.incoming = new BoundedReceiveChannel<Frame>(
       { capacity: settings.incomingCapacity, maxBytes: settings.incomingMaxBytes },
       frameSize,
       () => connection.pump(),

@@ -17,7 +17,17 @@ export interface ReceiveChannelLimits {
   maxBytes: number;
 }
 
-export class ReceiveChannel<T> implements AsyncIterable<T> {
+/** What a handler sees of `incoming`: the consumer side only. */
+export interface ReceiveChannel<T> extends AsyncIterable<T> {
+  /** True once the connection ended and every queued item was taken. */
+  readonly isClosedForReceive: boolean;
+  /** The next item; rejects with ClosedReceiveChannelError once the channel is closed and empty. */
+  receive(): Promise<T>;
+  /** The next item, or undefined when none is queued. */
+  tryReceive(): T | undefined;
+}
+
+export class BoundedReceiveChannel<T> implements ReceiveChannel<T> {
   private readonly items: T[] = [];
   private head = 0;
   private queuedBytes = 0;
