@@ -26,10 +26,11 @@ export class WebSocketRoutesExplorer {
       if (!instance || !metatype) continue;
       const prototype = Object.getPrototypeOf(instance) as Record<string, unknown>;
       for (const methodName of this.scanner.getAllMethodNames(prototype)) {
-        const route = this.metadata.getRoute(prototype[methodName] as Function);
+        const method = prototype[methodName] as Function;
+        const route = this.metadata.getRoute(method);
         if (route === undefined) continue;
         const name = `${metatype.name}.${methodName}`;
-        if (hasGuards(metatype, prototype[methodName] as Function)) {
+        if (hasGuards(metatype, method)) {
           throw new Error(`${name}: @UseGuards() does not protect WebSocket routes yet; refusing to map it unprotected`);
         }
         if (!wrapper.isDependencyTreeStatic()) {
@@ -41,7 +42,6 @@ export class WebSocketRoutesExplorer {
         } catch (error) {
           throw new Error(`${name}: ${(error as Error).message}`);
         }
-        const method = (instance as Record<string, Function>)[methodName];
         const handler = (session: unknown) => method.call(instance, session);
         for (const prefix of controllerPrefixes(metatype)) {
           for (const path of route.paths) {

@@ -27,7 +27,7 @@ export type SessionHandler<S = never> = (session: S) => unknown;
 const frameSize = (frame: Frame): number => frame.data.length;
 
 /** Errors that only say the connection went away under the handler: not worth an error log. */
-export function isConnectionGoneError(error: unknown): boolean {
+function isConnectionGoneError(error: unknown): boolean {
   return error instanceof ClosedSendChannelError || error instanceof ClosedReceiveChannelError;
 }
 

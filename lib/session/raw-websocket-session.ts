@@ -27,10 +27,11 @@ export class RawWebSocketServerSession extends BaseWebSocketSession {
   }
 
   protected async afterHandler(failed: boolean): Promise<void> {
-    if (failed && !this.connection.closeFrameSent) {
-      this.connection.write(new Frame.Close(new CloseReason(CloseCode.INTERNAL_ERROR))).catch(() => undefined);
+    if (failed) {
+      this.closeConnection(new CloseReason(CloseCode.INTERNAL_ERROR));
+    } else {
+      this.stopReceiving();
+      this.connection.end();
     }
-    this.incoming.close();
-    this.connection.end();
   }
 }

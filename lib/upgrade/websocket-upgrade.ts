@@ -129,7 +129,7 @@ export function upgradeToSession(
     socket.destroy();
     return undefined;
   }
-  socket.on('error', ignore);
+  // No 'error' listener needed here: session.run() below starts the connection, which adds one, in this same turn.
   socket.write(switchingProtocolsResponse(key, chosen.protocol));
   const call = {
     request,
