@@ -1,10 +1,11 @@
-/** The sample application: one module with the echo, raw echo, chat and JSON routes. */
+/** The sample application: one module with the echo, raw echo, chat and JSON routes, and the chat page at `/`. */
 import { Module } from '@nestjs/common';
 import { WebSocketsModule } from 'nest-websocket-routes';
 import { ChatController } from './chat/chat.controller.js';
 import { RoomsService } from './chat/rooms.service.js';
 import { EchoController } from './echo.controller.js';
 import { JsonController } from './json.controller.js';
+import { PageController } from './page.controller.js';
 
 /** What `npm start` prints: path and what the route does. */
 export const SAMPLE_ROUTES: ReadonlyArray<[string, string]> = [
@@ -16,7 +17,7 @@ export const SAMPLE_ROUTES: ReadonlyArray<[string, string]> = [
 
 @Module({
   imports: [WebSocketsModule.forRoot({ pingInterval: 30_000, timeout: 15_000, maxFrameSize: 64 * 1024 * 1024 })],
-  controllers: [EchoController, ChatController, JsonController],
+  controllers: [EchoController, ChatController, JsonController, PageController],
   providers: [RoomsService],
 })
 export class AppModule {}

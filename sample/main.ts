@@ -11,6 +11,7 @@ async function bootstrap(): Promise<void> {
   await app.listen(port);
   const logger = new Logger('Sample');
   for (const [path, what] of SAMPLE_ROUTES) logger.log(`ws://localhost:${port}${path}  ${what}`);
+  logger.log(`http://localhost:${port}/  chat page (open it in two tabs)`);
 }
 
 void bootstrap();
