@@ -2,6 +2,15 @@
 export { WebSocketsModule } from './nest/websockets.module.js';
 export type { WebSocketsModuleOptions } from './nest/websockets-module-options.interface.js';
 export { WebSocketRoute, type WebSocketRouteOptions } from './routing/websocket-route.decorator.js';
+export { WsSession } from './nest/ws-session.decorator.js';
+export { WEBSOCKET_SESSION } from './nest/websocket-session.provider.js';
+export {
+  WebSocketSessions,
+  type WebSocketSessionsFilter,
+  type WebSocketSessionsSelector,
+  type BroadcastResult,
+} from './routing/websocket-sessions.registry.js';
+export { WebSocketCloseException } from './session/websocket-close.exception.js';
 export { WebSocketUpgrade, type WebSocketUpgradeOptions } from './upgrade/websocket-upgrade.js';
 export { Frame } from './protocol/frame.js';
 export { FrameType } from './protocol/frame-type.js';

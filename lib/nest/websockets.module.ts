@@ -12,9 +12,9 @@ import {
   type OnModuleInit,
 } from '@nestjs/common';
 import { DiscoveryModule, HttpAdapterHost, ModuleRef } from '@nestjs/core';
+import type { WebSocketRouteDefinition } from '../routing/mapped-websocket-route.js';
 import { WebSocketRoutesMetadataAccessor } from '../routing/websocket-routes-metadata.accessor.js';
 import { WebSocketRoutesExplorer } from '../routing/websocket-routes.explorer.js';
-import { WebSocketSessionsTracker } from '../routing/websocket-sessions.tracker.js';
 import { WebSocketUpgradeRouter } from '../routing/websocket-upgrade.router.js';
 import {
   ConfigurableWebSocketsModule,
@@ -22,13 +22,15 @@ import {
   WEBSOCKETS_OPTIONS_TYPE,
 } from './websockets-module.definition.js';
 import type { WebSocketsModuleOptions } from './websockets-module-options.interface.js';
+import { WebSocketRouteHandlerFactory } from './websocket-route-handler.factory.js';
+import { WebSocketsCoreModule } from './websockets-core.module.js';
 import { checkIntegerOption, resolveSessionSettings } from '../session/websocket-session-options.js';
 
 const DEFAULT_SHUTDOWN_TIMEOUT = 5_000;
 
 @Module({
-  imports: [DiscoveryModule],
-  providers: [WebSocketRoutesMetadataAccessor, WebSocketRoutesExplorer, WebSocketSessionsTracker, WebSocketUpgradeRouter],
+  imports: [DiscoveryModule, WebSocketsCoreModule],
+  providers: [WebSocketRoutesMetadataAccessor, WebSocketRoutesExplorer, WebSocketRouteHandlerFactory, WebSocketUpgradeRouter],
 })
 export class WebSocketsModule
   extends ConfigurableWebSocketsModule
@@ -40,6 +42,7 @@ export class WebSocketsModule
   constructor(
     @Inject(WEBSOCKETS_MODULE_OPTIONS) private readonly options: WebSocketsModuleOptions,
     private readonly explorer: WebSocketRoutesExplorer,
+    private readonly handlers: WebSocketRouteHandlerFactory,
     private readonly router: WebSocketUpgradeRouter,
     private readonly adapterHost: HttpAdapterHost,
     private readonly moduleRef: ModuleRef,
@@ -59,12 +62,17 @@ export class WebSocketsModule
    * before its 404 handler, which `onApplicationBootstrap` would come after.
    */
   onModuleInit(): void {
-    const routes = this.explorer.explore(this.options);
+    const discovered = this.explorer.explore(this.options);
     const httpAdapter = this.adapterHost.httpAdapter;
     if (httpAdapter === undefined) {
-      if (routes.length > 0) this.logger.warn('No HTTP server in this application context: WebSocket routes are not mapped');
+      if (discovered.length > 0) this.logger.warn('No HTTP server in this application context: WebSocket routes are not mapped');
       return;
     }
+    const routes = discovered.flatMap((route): WebSocketRouteDefinition[] => {
+      const handle = this.handlers.create(route, httpAdapter);
+      const { protocol, raw, settings, name } = route;
+      return route.paths.map((path) => ({ path, protocol, raw, settings, name, handle }));
+    });
     // ModuleRef looks only inside this module unless told otherwise; the session's application sees them all.
     const moduleRef = this.moduleRef;
     this.router.mount(routes, httpAdapter, {

@@ -47,3 +47,15 @@ export function isValidWireCloseCode(code: number): boolean {
     (code >= 3000 && code <= 4999)
   );
 }
+
+/** Bytes a close reason may carry: a control frame's 125 less the 2-byte code (RFC 6455 §5.5). */
+export const MAX_CLOSE_MESSAGE_BYTES = 123;
+
+/** `message` cut to at most 123 UTF-8 bytes, on a character boundary, so it always fits a Close frame. */
+export function fitCloseMessage(message: string): string {
+  if (Buffer.byteLength(message, 'utf8') <= MAX_CLOSE_MESSAGE_BYTES) return message;
+  let end = MAX_CLOSE_MESSAGE_BYTES;
+  const bytes = Buffer.from(message, 'utf8');
+  while (end > 0 && (bytes[end] & 0xc0) === 0x80) end--; // back up out of a multi-byte character
+  return bytes.subarray(0, end).toString('utf8');
+}

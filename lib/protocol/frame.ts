@@ -3,7 +3,7 @@
  * `Frame.Close`, `Frame.Ping`, `Frame.Pong`. A fragment of a fragmented
  * message has `fin` false and the type of its message's first frame.
  */
-import { CloseReason, isValidWireCloseCode } from './close-reason.js';
+import { CloseReason, isValidWireCloseCode, MAX_CLOSE_MESSAGE_BYTES } from './close-reason.js';
 import { FrameType } from './frame-type.js';
 
 const EMPTY = Buffer.alloc(0);
@@ -111,7 +111,7 @@ export namespace Frame {
 function encodeCloseReason(reason: CloseReason): Buffer {
   if (!isValidWireCloseCode(reason.code)) throw new RangeError(`Close code ${reason.code} may not be sent`);
   const message = Buffer.from(reason.message, 'utf8');
-  if (message.length > 123) throw new RangeError(`A close reason carries at most 123 bytes, got ${message.length}`);
+  if (message.length > MAX_CLOSE_MESSAGE_BYTES) throw new RangeError(`A close reason carries at most ${MAX_CLOSE_MESSAGE_BYTES} bytes, got ${message.length}`);
   const payload = Buffer.allocUnsafe(2 + message.length);
   payload.writeUInt16BE(reason.code, 0);
   message.copy(payload, 2);

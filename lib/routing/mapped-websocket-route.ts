@@ -1,28 +1,51 @@
 /**
  * One mapped WebSocket route: its full path compiled for matching, what the
- * handshake needs (protocol, kind of session, settings), and the handler.
+ * handshake needs (protocol, kind of session, settings), and what takes the
+ * upgrade once the handshake checks passed.
  */
-import { match, type MatchFunction } from 'path-to-regexp';
-import type { SessionHandler } from '../session/base-websocket-session.js';
+import { match, parse, type MatchFunction, type Token } from 'path-to-regexp';
 import type { SessionSettings } from '../session/websocket-session-options.js';
+import type { PendingSession, UpgradeCandidate } from '../upgrade/websocket-upgrade.js';
+
+export interface RouteCandidate extends UpgradeCandidate {
+  readonly definition: WebSocketRouteDefinition;
+}
+
+/**
+ * Takes an upgrade that passed the handshake checks: decides (guards,
+ * pipes), accepts or answers an HTTP error, and runs the session.
+ * Resolves when all of it is over; never rejects.
+ */
+export type RouteUpgradeHandler = (pending: PendingSession<RouteCandidate>) => Promise<void>;
 
 export interface WebSocketRouteDefinition {
   path: string;
   protocol: string | undefined;
   raw: boolean;
   settings: SessionSettings;
-  handler: SessionHandler;
+  handle: RouteUpgradeHandler;
   /** `ControllerName.method`, for logs. */
   name: string;
 }
 
-/** Joins path segments the way Nest does for HTTP routes: one leading slash, no trailing one. */
-export function joinPaths(...segments: string[]): string {
-  const joined = segments
-    .map((segment) => segment.replace(/^\/+|\/+$/g, ''))
-    .filter((segment) => segment.length > 0)
-    .join('/');
-  return '/' + joined;
+/** The shape of a path, with parameter names left out: `/a/:x` and `/a/:y` match the same requests. */
+export function pathShape(path: string): string {
+  const shapeOf = (tokens: Token[]): string =>
+    tokens
+      .map((token) => {
+        switch (token.type) {
+          case 'text':
+            return token.value;
+          case 'param':
+            return ':';
+          case 'wildcard':
+            return '*';
+          case 'group':
+            return `{${shapeOf(token.tokens)}}`;
+        }
+      })
+      .join('');
+  return shapeOf(parse(path).tokens);
 }
 
 export class MappedWebSocketRoute {

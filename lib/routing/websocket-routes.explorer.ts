@@ -1,65 +1,115 @@
 /**
- * Finds `@WebSocketRoute` methods on controllers at bootstrap and turns them
- * into route definitions: full path, settings, and a handler bound to the
- * controller instance.
+ * Finds `@WebSocketRoute` methods on controllers at bootstrap, and composes
+ * their full paths the way Nest composes an HTTP GET route's: global prefix
+ * (and its `exclude`), RouterModule path, URI version, controller path,
+ * method path.
  */
-import { Injectable } from '@nestjs/common';
-import { GUARDS_METADATA, PATH_METADATA } from '@nestjs/common/constants.js';
-import { DiscoveryService, MetadataScanner } from '@nestjs/core';
-import { resolveSessionSettings, type WebSocketSessionOptions } from '../session/websocket-session-options.js';
-import { joinPaths, type WebSocketRouteDefinition } from './mapped-websocket-route.js';
+import { Injectable, RequestMethod } from '@nestjs/common';
+import { MODULE_PATH, PATH_METADATA, VERSION_METADATA } from '@nestjs/common/constants.js';
+import { ApplicationConfig, DiscoveryService, MetadataScanner, ModulesContainer } from '@nestjs/core';
+import type { InstanceWrapper } from '@nestjs/core/injector/instance-wrapper.js';
+import type { RoutePathMetadata } from '@nestjs/core/router/interfaces/route-path-metadata.interface.js';
+import { RoutePathFactory } from '@nestjs/core/router/route-path-factory.js';
+import { resolveSessionSettings, type SessionSettings, type WebSocketSessionOptions } from '../session/websocket-session-options.js';
+import type { WebSocketRouteMetadata } from './websocket-route.decorator.js';
 import { WebSocketRoutesMetadataAccessor } from './websocket-routes-metadata.accessor.js';
+
+/** A decorated controller method, with everything needed to map and run it. */
+export interface DiscoveredWebSocketRoute {
+  /** Full paths, as they are matched against request paths. */
+  paths: string[];
+  protocol: string | undefined;
+  raw: boolean;
+  settings: SessionSettings;
+  controller: InstanceWrapper<object>;
+  /** Key of the module that declares the controller, for its enhancers. */
+  moduleKey: string;
+  methodName: string;
+  /** `ControllerName.method`, for logs and errors. */
+  name: string;
+}
 
 @Injectable()
 export class WebSocketRoutesExplorer {
+  private readonly pathFactory: RoutePathFactory;
+
   constructor(
     private readonly discovery: DiscoveryService,
     private readonly scanner: MetadataScanner,
     private readonly metadata: WebSocketRoutesMetadataAccessor,
-  ) {}
+    private readonly config: ApplicationConfig,
+    private readonly modules: ModulesContainer,
+  ) {
+    this.pathFactory = new RoutePathFactory(config);
+  }
 
   /** Every route of every controller; `defaults` are the module-wide session options. */
-  explore(defaults: WebSocketSessionOptions): WebSocketRouteDefinition[] {
-    const routes: WebSocketRouteDefinition[] = [];
-    for (const wrapper of this.discovery.getControllers()) {
-      const { instance, metatype } = wrapper;
-      if (!instance || !metatype) continue;
+  explore(defaults: WebSocketSessionOptions): DiscoveredWebSocketRoute[] {
+    const routes: DiscoveredWebSocketRoute[] = [];
+    for (const controller of this.discovery.getControllers()) {
+      const { instance, metatype, host } = controller;
+      if (!instance || !metatype || !host) continue;
       const prototype = Object.getPrototypeOf(instance) as Record<string, unknown>;
       for (const methodName of this.scanner.getAllMethodNames(prototype)) {
         const method = prototype[methodName] as Function;
         const route = this.metadata.getRoute(method);
         if (route === undefined) continue;
         const name = `${metatype.name}.${methodName}`;
-        if (hasGuards(metatype, method)) {
-          throw new Error(`${name}: @UseGuards() does not protect WebSocket routes yet; refusing to map it unprotected`);
-        }
-        if (!wrapper.isDependencyTreeStatic()) {
-          throw new Error(`${name}: WebSocket routes on request-scoped controllers are not supported yet`);
-        }
-        let settings;
-        try {
-          settings = resolveSessionSettings(defaults, route);
-        } catch (error) {
-          throw new Error(`${name}: ${(error as Error).message}`);
-        }
-        const handler = (session: unknown) => method.call(instance, session);
-        for (const prefix of controllerPrefixes(metatype)) {
-          for (const path of route.paths) {
-            routes.push({ path: joinPaths(prefix, path), protocol: route.protocol, raw: route.raw === true, settings, handler, name });
-          }
-        }
+        routes.push({
+          paths: this.fullPaths(metatype, host.metatype, method, route),
+          protocol: route.protocol,
+          raw: route.raw === true,
+          settings: settingsOf(name, defaults, route),
+          controller: controller as InstanceWrapper<object>,
+          moduleKey: host.token,
+          methodName,
+          name,
+        });
       }
     }
     return routes;
   }
+
+  private fullPaths(controller: Function, module: Function, method: Function, route: WebSocketRouteMetadata): string[] {
+    const versioningOptions = this.config.getVersioning();
+    const controllerVersion = versioningOptions
+      ? ((Reflect.getMetadata(VERSION_METADATA, controller) ?? versioningOptions.defaultVersion) as RoutePathMetadata['controllerVersion'])
+      : undefined;
+    const base: Omit<RoutePathMetadata, 'ctrlPath' | 'methodPath'> = {
+      globalPrefix: this.config.getGlobalPrefix(),
+      modulePath: this.modulePath(module),
+      versioningOptions,
+      controllerVersion,
+      methodVersion: Reflect.getMetadata(VERSION_METADATA, method) as RoutePathMetadata['methodVersion'],
+    };
+    const paths = new Set<string>();
+    for (const ctrlPath of controllerPaths(controller)) {
+      for (const methodPath of route.paths) {
+        for (const path of this.pathFactory.create({ ...base, ctrlPath, methodPath }, RequestMethod.GET)) paths.add(path);
+      }
+    }
+    return [...paths];
+  }
+
+  /** A RouterModule path, as Nest's RoutesResolver reads it. */
+  private modulePath(module: Function): string | undefined {
+    return (
+      (Reflect.getMetadata(MODULE_PATH + this.modules.applicationId, module) as string | undefined) ??
+      (Reflect.getMetadata(MODULE_PATH, module) as string | undefined)
+    );
+  }
 }
 
-function controllerPrefixes(controller: Function): string[] {
+function controllerPaths(controller: Function): string[] {
   const prefix = Reflect.getMetadata(PATH_METADATA, controller) as string | string[] | undefined;
   if (prefix === undefined) return ['/'];
   return Array.isArray(prefix) ? prefix : [prefix];
 }
 
-function hasGuards(controller: Function, method: Function): boolean {
-  return [controller, method].some((target) => (Reflect.getMetadata(GUARDS_METADATA, target) as unknown[] | undefined)?.length);
+function settingsOf(name: string, defaults: WebSocketSessionOptions, route: WebSocketRouteMetadata): SessionSettings {
+  try {
+    return resolveSessionSettings(defaults, route);
+  } catch (error) {
+    throw new TypeError(`${name}: ${(error as Error).message}`);
+  }
 }

@@ -1,40 +1,37 @@
 /**
- * The one `upgrade` listener on Nest's HTTP server: matches the path to the
- * mapped routes, checks the handshake, picks the route by subprotocol, and
- * starts the session. Paths it does not own are left to other `upgrade`
- * listeners, and answered 404 only when there are none.
+ * Binds the mapped routes to Nest's HTTP server: claims the upgrades whose
+ * path is a route's, checks the handshake, picks the route by subprotocol,
+ * and hands the pending session to the route. Paths it does not own are
+ * left to other `upgrade` listeners, and answered 404 only when there are none.
  */
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { Injectable, Logger } from '@nestjs/common';
 import type { HttpServer } from '@nestjs/common';
 import type { WebSocketApplicationContext } from '../session/websocket-session.js';
-import {
-  parseRequestTarget,
-  refuseUpgrade,
-  upgradeToSession,
-  type UpgradeCandidate,
-} from '../upgrade/websocket-upgrade.js';
-import { MappedWebSocketRoute, type WebSocketRouteDefinition } from './mapped-websocket-route.js';
-import { WebSocketSessionsTracker } from './websocket-sessions.tracker.js';
+import { parseRequestTarget, prepareSession, refuseUpgrade } from '../upgrade/websocket-upgrade.js';
+import { MappedWebSocketRoute, pathShape, type RouteCandidate, type WebSocketRouteDefinition } from './mapped-websocket-route.js';
+import { claimUpgrades } from './upgrade-claim.js';
+import { WebSocketSessions } from './websocket-sessions.registry.js';
 
 @Injectable()
 export class WebSocketUpgradeRouter {
   private readonly logger = new Logger('WebSocketRoutes');
   private routes: MappedWebSocketRoute[] = [];
-  private server: Server | undefined;
   private application: WebSocketApplicationContext | undefined;
   private acceptingSessions = true;
-  private readonly listener = (request: IncomingMessage, socket: Duplex, head: Buffer) =>
-    this.handleUpgrade(request, socket, head);
+  private server: Server | undefined;
+  private release: (() => void) | undefined;
 
-  constructor(private readonly sessions: WebSocketSessionsTracker) {}
+  constructor(private readonly sessions: WebSocketSessions) {}
 
   /**
-   * Binds the routes to the HTTP server: the `upgrade` listener, and a 426
-   * answer for plain GETs on route paths that no HTTP route took.
+   * Binds the routes to the HTTP server: the upgrade claim, and a 426 answer
+   * for plain GETs on route paths that no HTTP route took. Throws when two
+   * routes would take the same requests.
    */
   mount(definitions: WebSocketRouteDefinition[], httpAdapter: HttpServer, application: WebSocketApplicationContext): void {
+    checkCollisions(definitions);
     this.routes = definitions.map((definition) => new MappedWebSocketRoute(definition));
     this.application = application;
     const registeredPaths = new Set<string>();
@@ -44,62 +41,112 @@ export class WebSocketUpgradeRouter {
       this.logger.log(`Mapped {${definition.path}, ${kind}${protocol}} route (${definition.name})`);
       if (registeredPaths.has(definition.path)) continue;
       registeredPaths.add(definition.path);
-      httpAdapter.get(definition.path, (_request: unknown, response: unknown) => {
-        httpAdapter.setHeader(response, 'Upgrade', 'websocket');
-        httpAdapter.setHeader(response, 'Sec-WebSocket-Version', '13');
-        httpAdapter.setHeader(response, 'Content-Type', 'text/plain; charset=utf-8');
-        httpAdapter.reply(response, 'Upgrade Required: this path only speaks WebSocket\n', 426);
-      });
+      registerUpgradeRequired(httpAdapter, definition.path);
     }
     this.server = httpAdapter.getHttpServer() as Server;
-    this.server.on('upgrade', this.listener);
+    this.release = claimUpgrades(
+      this.server,
+      (request, socket, head) => this.claim(request, socket, head),
+      (request, socket) => this.unclaimed(request, socket),
+    );
   }
 
-  /** Refuses new sessions, then closes the open ones (see WebSocketSessionsTracker.closeAll). */
+  /** Refuses new sessions, then closes the open ones (see WebSocketSessions.closeAll). */
   async shutdown(timeoutMs: number): Promise<void> {
     this.acceptingSessions = false;
     await this.sessions.closeAll(timeoutMs);
   }
 
   unmount(): void {
-    this.server?.off('upgrade', this.listener);
+    this.release?.();
+    this.release = undefined;
     this.server = undefined;
+    this.routes = [];
   }
 
   /** Never lets an error escape into the HTTP server's event emitter, where it would crash the process. */
-  private handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
+  private claim(request: IncomingMessage, socket: Duplex, head: Buffer): boolean {
     try {
-      this.routeUpgrade(request, socket, head);
+      const url = parseRequestTarget(request);
+      const candidates = url === undefined ? [] : this.routesAt(url.pathname);
+      if (url === undefined || candidates.length === 0) return false;
+      if (!this.acceptingSessions) {
+        refuseUpgrade(request, socket, 503, 'Server is shutting down');
+        return true;
+      }
+      let settle!: () => void;
+      const over = new Promise<void>((resolve) => (settle = resolve));
+      const pending = prepareSession(request, socket, head, url, candidates, this.application, (session) =>
+        this.sessions.track(session, over),
+      );
+      if (pending === undefined) settle();
+      else {
+        pending.candidate.definition
+          .handle(pending)
+          .catch((error: unknown) => {
+            this.logger.error(`Session on ${url.pathname} failed: ${String(error)}`, (error as Error)?.stack);
+            pending.session.terminate();
+          })
+          .finally(settle);
+      }
     } catch (error) {
       this.logger.error(`Upgrade of ${request.url ?? '?'} failed: ${String(error)}`, (error as Error)?.stack);
       refuseUpgrade(request, socket, 500, 'Internal server error');
     }
+    return true;
   }
 
-  private routeUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
-    const url = parseRequestTarget(request);
-    const candidates = url === undefined ? [] : this.routesAt(url.pathname);
-    if (url === undefined || candidates.length === 0) {
-      // Another listener (a gateway, a ws server) may own this path.
-      if ((this.server?.listenerCount('upgrade') ?? 0) <= 1) {
-        refuseUpgrade(request, socket, 404, `No WebSocket route at ${url?.pathname ?? request.url}`);
-      }
-      return;
-    }
-    if (!this.acceptingSessions) {
-      refuseUpgrade(request, socket, 503, 'Server is shutting down');
-      return;
-    }
-    const started = upgradeToSession(request, socket, head, url, candidates, this.application);
-    if (started !== undefined) this.sessions.track(started.session, started.run);
+  /** An upgrade no route claimed: another listener may own its path. */
+  private unclaimed(request: IncomingMessage, socket: Duplex): void {
+    if ((this.server?.listenerCount('upgrade') ?? 0) > 1) return;
+    const path = parseRequestTarget(request)?.pathname ?? request.url;
+    refuseUpgrade(request, socket, 404, `No WebSocket route at ${path}`);
   }
 
-  private routesAt(pathname: string): UpgradeCandidate[] {
-    const candidates: UpgradeCandidate[] = [];
+  private routesAt(pathname: string): RouteCandidate[] {
+    const candidates: RouteCandidate[] = [];
     for (const route of this.routes) {
       const params = route.match(pathname);
-      if (params !== undefined) candidates.push({ ...route.definition, params });
+      if (params === undefined) continue;
+      const { definition } = route;
+      candidates.push({ route: definition.path, protocol: definition.protocol, raw: definition.raw, settings: definition.settings, params, definition });
     }
     return candidates;
+  }
+}
+
+/** Two routes collide when they match the same paths and ask for the same subprotocol (or none). */
+function checkCollisions(definitions: WebSocketRouteDefinition[]): void {
+  const seen = new Map<string, WebSocketRouteDefinition>();
+  for (const definition of definitions) {
+    const key = `${pathShape(definition.path).toLowerCase()} ${definition.protocol ?? ''}`;
+    const other = seen.get(key);
+    if (other !== undefined) {
+      const protocol = definition.protocol === undefined ? 'no subprotocol' : `subprotocol ${definition.protocol}`;
+      throw new Error(
+        `WebSocket routes collide: ${other.name} {${other.path}} and ${definition.name} {${definition.path}} both take ${protocol}`,
+      );
+    }
+    seen.set(key, definition);
+  }
+}
+
+/**
+ * A plain GET on a WebSocket path answers 426. Registered after Nest's own
+ * routes, so an HTTP route on the same path keeps its GETs (Fastify refuses
+ * a second GET route on a path: the HTTP route simply stays).
+ */
+function registerUpgradeRequired(httpAdapter: HttpServer, path: string): void {
+  const reply = (_request: unknown, response: unknown) => {
+    httpAdapter.setHeader(response, 'Upgrade', 'websocket');
+    httpAdapter.setHeader(response, 'Sec-WebSocket-Version', '13');
+    httpAdapter.setHeader(response, 'Content-Type', 'text/plain; charset=utf-8');
+    httpAdapter.reply(response, 'Upgrade Required: this path only speaks WebSocket\n', 426);
+  };
+  const normalized = httpAdapter.normalizePath?.(path) ?? path;
+  try {
+    httpAdapter.get(normalized, reply);
+  } catch (error) {
+    if ((error as { code?: string }).code !== 'FST_ERR_DUPLICATED_ROUTE') throw error;
   }
 }

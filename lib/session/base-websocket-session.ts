@@ -5,11 +5,12 @@
  * happens around the handler.
  */
 import { Logger } from '@nestjs/common';
-import { CloseReason } from '../protocol/close-reason.js';
+import { CloseCode, CloseReason } from '../protocol/close-reason.js';
 import { Frame } from '../protocol/frame.js';
 import type { WebSocketProtocolError } from '../protocol/protocol-error.js';
 import { ClosedReceiveChannelError, ClosedSendChannelError } from './channel-errors.js';
 import { BoundedReceiveChannel } from './receive-channel.js';
+import { WebSocketCloseException } from './websocket-close.exception.js';
 import type { WebSocketConverter } from './websocket-converter.js';
 import type { FrameReceiver, WebSocketConnection } from './websocket-connection.js';
 import type {
@@ -26,8 +27,10 @@ export type SessionHandler<S = never> = (session: S) => unknown;
 
 const frameSize = (frame: Frame): number => frame.data.length;
 
+const INTERNAL_ERROR = new CloseReason(CloseCode.INTERNAL_ERROR, 'Internal server error');
+
 /** Errors that only say the connection went away under the handler: not worth an error log. */
-function isConnectionGoneError(error: unknown): boolean {
+export function isConnectionGoneError(error: unknown): boolean {
   return error instanceof ClosedSendChannelError || error instanceof ClosedReceiveChannelError;
 }
 
@@ -89,32 +92,54 @@ export abstract class BaseWebSocketSession implements WebSocketServerSession, Fr
     return this.converter.deserialize(await this.incoming.receive()) as T;
   }
 
-  /** Runs the route handler for this session; resolves when the connection is gone. */
+  /** Runs a handler on the opened session, then finishes it. Resolves when the connection is gone. */
   async run(handler: SessionHandler): Promise<void> {
-    this.connection.start(this);
-    let failed = false;
+    let failure: CloseReason | undefined;
     try {
       await (handler as SessionHandler<this>)(this);
     } catch (error) {
-      // Receiving or sending past the end of the connection is how a handler learns it ended: not a failure.
-      if (isConnectionGoneError(error)) {
-        BaseWebSocketSession.logger.debug(`Handler for ${this.call.path} ended with its connection: ${String(error)}`);
-      } else {
-        failed = true;
-        const message = error instanceof Error ? error.message : String(error);
-        BaseWebSocketSession.logger.error(`Handler for ${this.call.path} failed: ${message}`, (error as Error)?.stack);
-      }
+      failure = this.failureReason(error);
     }
-    if (!this.connection.isClosed) await this.afterHandler(failed);
+    await this.finish(failure);
+  }
+
+  /** Starts reading frames from the connection: once, right after the 101 went out. */
+  open(): void {
+    this.connection.start(this);
+  }
+
+  /**
+   * Ends the session once its handler is done: normally, or with `failure`
+   * as the close reason. Resolves when the connection is gone.
+   */
+  async finish(failure?: CloseReason): Promise<void> {
+    if (!this.connection.isClosed) await this.afterHandler(failure);
     await this.connection.closed;
+  }
+
+  /**
+   * The close reason for an error a handler threw: a WebSocketCloseException's
+   * own, else 1011 and one error log; undefined for errors that only say the
+   * connection went away (a normal end).
+   */
+  failureReason(error: unknown): CloseReason | undefined {
+    // Receiving or sending past the end of the connection is how a handler learns it ended: not a failure.
+    if (isConnectionGoneError(error)) {
+      BaseWebSocketSession.logger.debug(`Handler for ${this.call.path} ended with its connection: ${String(error)}`);
+      return undefined;
+    }
+    if (error instanceof WebSocketCloseException) return error.closeReason;
+    const message = error instanceof Error ? error.message : String(error);
+    BaseWebSocketSession.logger.error(`Handler for ${this.call.path} failed: ${message}`, (error as Error)?.stack);
+    return INTERNAL_ERROR;
   }
 
   abstract close(reason?: CloseReason): Promise<void>;
   abstract onFrame(frame: Frame): void;
   abstract onClosed(): void;
   protected abstract sendFrame(frame: Frame): Promise<void>;
-  /** What the session does with a connection still open when its handler returned or threw. */
-  protected abstract afterHandler(failed: boolean): Promise<void>;
+  /** What the session does with a connection still open when its handler returned (no failure) or failed. */
+  protected abstract afterHandler(failure: CloseReason | undefined): Promise<void>;
 
   onProtocolError(error: WebSocketProtocolError): void {
     BaseWebSocketSession.logger.warn(`Closing ${this.call.path} with ${error.closeCode}: ${error.message}`);

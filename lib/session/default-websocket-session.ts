@@ -117,10 +117,8 @@ export class DefaultWebSocketServerSessionImpl extends BaseWebSocketSession impl
     return this.connection.write(frame);
   }
 
-  protected afterHandler(failed: boolean): Promise<void> {
-    return this.close(
-      failed ? new CloseReason(CloseCode.INTERNAL_ERROR, 'Internal server error') : new CloseReason(CloseCode.NORMAL),
-    );
+  protected afterHandler(failure: CloseReason | undefined): Promise<void> {
+    return this.close(failure ?? new CloseReason(CloseCode.NORMAL));
   }
 
   protected closeConnection(reason: CloseReason): void {

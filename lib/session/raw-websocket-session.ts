@@ -26,9 +26,9 @@ export class RawWebSocketServerSession extends BaseWebSocketSession {
     return this.connection.write(frame);
   }
 
-  protected async afterHandler(failed: boolean): Promise<void> {
-    if (failed) {
-      this.closeConnection(new CloseReason(CloseCode.INTERNAL_ERROR));
+  protected async afterHandler(failure: CloseReason | undefined): Promise<void> {
+    if (failure !== undefined) {
+      this.closeConnection(failure);
     } else {
       this.stopReceiving();
       this.connection.end();

@@ -56,6 +56,8 @@ export interface DefaultWebSocketSession extends WebSocketSession {
 /** The upgrade request a server session came from. */
 export interface WebSocketCall {
   readonly request: IncomingMessage;
+  /** The path pattern of the route that accepted it (`/chat/rooms/:room`); the request path for a WebSocketUpgrade. */
+  readonly route: string;
   /** The request path, without the query string. */
   readonly path: string;
   /** Values of the route's `:params`. */

@@ -72,11 +72,12 @@ export function parseRequestTarget(request: IncomingMessage): URL | undefined {
 
 /** One way to accept a connection: a route, or a WebSocketUpgrade. */
 export interface UpgradeCandidate {
+  /** The route's path pattern; the request path when there is no route. */
+  route?: string;
   protocol: string | undefined;
   raw: boolean;
   settings: SessionSettings;
   params: Record<string, string>;
-  handler: SessionHandler;
 }
 
 /**
@@ -95,27 +96,33 @@ function selectByProtocol<T extends UpgradeCandidate>(candidates: T[], offered: 
   throw new HandshakeError(400, `Unsupported subprotocol: this path accepts ${expected}; the client offered ${got}`);
 }
 
-export interface StartedSession {
-  session: BaseWebSocketSession;
-  /** Resolves when the handler is done and the connection is gone; never rejects. */
-  run: Promise<void>;
+/**
+ * An upgrade request that passed the handshake checks, with its session
+ * built but not started: what runs before the 101 (guards, pipes) can see
+ * the session, and `accept()` is the moment the connection becomes a WebSocket.
+ */
+export interface PendingSession<T extends UpgradeCandidate = UpgradeCandidate> {
+  readonly candidate: T;
+  readonly session: BaseWebSocketSession;
+  /** Writes the 101 and starts reading frames; false (and the socket destroyed) when the client is already gone. */
+  accept(): boolean;
 }
 
 /**
- * Checks the handshake, picks a candidate by subprotocol, answers 101 and
- * starts the session running its handler; or answers an HTTP error and
- * returns undefined.
+ * Checks the handshake and picks a candidate by subprotocol; answers an HTTP
+ * error and returns undefined when either fails.
  */
-export function upgradeToSession(
+export function prepareSession<T extends UpgradeCandidate>(
   request: IncomingMessage,
   socket: Duplex,
   head: Buffer,
   url: URL,
-  candidates: UpgradeCandidate[],
+  candidates: T[],
   application: WebSocketApplicationContext | undefined,
-): StartedSession | undefined {
+  onAccept?: (session: BaseWebSocketSession) => void,
+): PendingSession<T> | undefined {
   let key: string;
-  let chosen: UpgradeCandidate;
+  let chosen: T;
   try {
     key = validateUpgradeRequest(request.method, request.headers);
     chosen = selectByProtocol(candidates, offeredProtocols(request.headers));
@@ -124,15 +131,11 @@ export function upgradeToSession(
     refuseUpgrade(request, socket, error.status, error.message, error.headers);
     return undefined;
   }
-  // The client may be gone already (e.g. while the caller checked credentials): its 'end' or 'close' will not come again.
-  if (socket.destroyed || !socket.writable || socket.readableEnded) {
-    socket.destroy();
-    return undefined;
-  }
-  // No 'error' listener needed here: session.run() below starts the connection, which adds one, in this same turn.
-  socket.write(switchingProtocolsResponse(key, chosen.protocol));
+  // Node drops its own 'error' listener before 'upgrade', and checks before the 101 may take a while.
+  socket.on('error', ignore);
   const call = {
     request,
+    route: chosen.route ?? url.pathname,
     path: url.pathname,
     params: chosen.params,
     query: parseQuery(url.searchParams),
@@ -142,11 +145,21 @@ export function upgradeToSession(
   const connection = new WebSocketConnection(socket as Socket, head, chosen.settings.maxFrameSize, chosen.settings.closeTimeout);
   const Session = chosen.raw ? RawWebSocketServerSession : DefaultWebSocketServerSessionImpl;
   const session = new Session(connection, call, application, chosen.settings);
-  const run = session.run(chosen.handler).catch((error: unknown) => {
-    logger.error(`Session on ${call.path} failed: ${String(error)}`, (error as Error)?.stack);
-    connection.destroy();
-  });
-  return { session, run };
+  let accepted = false;
+  const accept = (): boolean => {
+    if (accepted) throw new Error('This upgrade was accepted already');
+    accepted = true;
+    // The client may be gone already (e.g. while a guard checked credentials): its 'end' or 'close' will not come again.
+    if (socket.destroyed || !socket.writable || socket.readableEnded) {
+      socket.destroy();
+      return false;
+    }
+    socket.write(switchingProtocolsResponse(key, chosen.protocol));
+    session.open();
+    onAccept?.(session);
+    return true;
+  };
+  return { candidate: chosen, session, accept };
 }
 
 export interface WebSocketUpgradeOptions extends WebSocketSessionOptions {
@@ -190,8 +203,12 @@ export class WebSocketUpgrade<Raw extends boolean = true> {
       raw: this.options.raw ?? true,
       settings: this.settings,
       params,
-      handler: this.handler as SessionHandler,
     };
-    await upgradeToSession(request, socket, head, url, [candidate], this.options.application)?.run;
+    const pending = prepareSession(request, socket, head, url, [candidate], this.options.application);
+    if (pending === undefined || !pending.accept()) return;
+    await pending.session.run(this.handler as SessionHandler).catch((error: unknown) => {
+      logger.error(`Session on ${url.pathname} failed: ${String(error)}`, (error as Error)?.stack);
+      pending.session.terminate();
+    });
   }
 }

@@ -4,7 +4,7 @@ import type { IncomingMessage } from 'node:http';
 import { connect } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { AddressInfo } from 'node:net';
-import { Controller, Injectable, Module, UseGuards, type DynamicModule, type INestApplication, type Type } from '@nestjs/common';
+import { Controller, Injectable, Module, type DynamicModule, type INestApplication, type Type } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import WebSocket from 'ws';
 import {
@@ -157,29 +157,6 @@ describe('WebSocketUpgrade', () => {
     } finally {
       await app.close();
     }
-  });
-});
-
-describe('routes Nest would expect to be guarded', () => {
-  @Injectable()
-  class DenyAll {
-    canActivate(): boolean {
-      return false;
-    }
-  }
-
-  @Controller()
-  @UseGuards(DenyAll)
-  class GuardedController {
-    @WebSocketRoute('secret')
-    async secret(session: DefaultWebSocketServerSession) {
-      await session.send('top secret');
-    }
-  }
-
-  it('fails at startup instead of mapping a route that @UseGuards() would not protect', async () => {
-    const build = async () => (await createApp([WebSocketsModule.forRoot()], [GuardedController])).init();
-    await expect(build()).rejects.toThrow('GuardedController.secret: @UseGuards()');
   });
 });
 

@@ -1,0 +1,126 @@
+/**
+ * The open sessions of the module's routes: an injectable registry to list
+ * and find them (by route and params) and send to a set of them, and what
+ * application shutdown uses to say goodbye to each (1001).
+ */
+import { Injectable } from '@nestjs/common';
+import { CloseCode, CloseReason } from '../protocol/close-reason.js';
+import { Frame } from '../protocol/frame.js';
+import type { BaseWebSocketSession } from '../session/base-websocket-session.js';
+import type { WebSocketServerSession } from '../session/websocket-session.js';
+
+/** Which sessions: every condition given must hold. */
+export interface WebSocketSessionsFilter {
+  /** The route's path pattern as mapped, with prefixes: `/chat/rooms/:room`. */
+  route?: string;
+  /** Values the route's params must have: `{ room: 'lobby' }`. */
+  params?: Readonly<Record<string, string>>;
+  /** The negotiated subprotocol. */
+  protocol?: string;
+}
+
+export type WebSocketSessionsSelector<S extends WebSocketServerSession = WebSocketServerSession> =
+  | WebSocketSessionsFilter
+  | ((session: S) => boolean);
+
+/** What a broadcast did: sessions it reached, and sessions whose send failed (they were closing). */
+export interface BroadcastResult {
+  sent: number;
+  failed: number;
+}
+
+@Injectable()
+export class WebSocketSessions {
+  /** Open sessions in the order they opened, each with the promise of its end. */
+  private readonly running = new Map<BaseWebSocketSession, Promise<void>>();
+
+  /** How many sessions are open. */
+  get size(): number {
+    return this.running.size;
+  }
+
+  /** The open sessions that match, in the order they opened; all of them without a selector. */
+  list<S extends WebSocketServerSession = WebSocketServerSession>(selector?: WebSocketSessionsSelector<S>): S[] {
+    const sessions = [...this.running.keys()] as unknown as S[];
+    return selector === undefined ? sessions : sessions.filter(matcherOf(selector));
+  }
+
+  /** The first open session that matches. */
+  find<S extends WebSocketServerSession = WebSocketServerSession>(selector: WebSocketSessionsSelector<S>): S | undefined {
+    const matches = matcherOf(selector);
+    for (const session of this.running.keys()) {
+      if (matches(session as unknown as S)) return session as unknown as S;
+    }
+    return undefined;
+  }
+
+  /**
+   * Sends one text (string), binary (bytes) or frame to every selected
+   * session, all at once; resolves when each send resolved or failed. A
+   * session that is closing counts as failed and does not fail the others.
+   */
+  broadcast<S extends WebSocketServerSession = WebSocketServerSession>(
+    selector: WebSocketSessionsSelector<S> | Iterable<S>,
+    content: string | Uint8Array | Frame,
+  ): Promise<BroadcastResult> {
+    // One frame for all: the payload is encoded once, and server frames are never masked, so never changed.
+    const frame =
+      typeof content === 'string' ? new Frame.Text(content) : content instanceof Frame ? content : new Frame.Binary(content);
+    return settle(this.select(selector).map((session) => session.send(frame)));
+  }
+
+  /** Sends a value through each selected session's converter (JSON by default), as `sendSerialized`. */
+  broadcastSerialized<S extends WebSocketServerSession = WebSocketServerSession>(
+    selector: WebSocketSessionsSelector<S> | Iterable<S>,
+    value: unknown,
+  ): Promise<BroadcastResult> {
+    return settle(this.select(selector).map((session) => session.sendSerialized(value)));
+  }
+
+  /**
+   * Closes every open session (1001 by default), waits up to `timeoutMs` for
+   * their handlers to finish, then drops the connections still open.
+   */
+  async closeAll(timeoutMs: number, reason = new CloseReason(CloseCode.GOING_AWAY, 'Server is shutting down')): Promise<void> {
+    if (this.running.size === 0) return;
+    for (const session of this.running.keys()) session.close(reason).catch(() => undefined);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
+    await Promise.race([Promise.allSettled(this.running.values()), timeout]);
+    clearTimeout(timer);
+    // Not awaited after this: a handler that never returns would hold the shutdown forever.
+    for (const session of this.running.keys()) session.terminate();
+  }
+
+  /** @internal Registers an accepted session until `over` (its handler and connection are done). */
+  track(session: BaseWebSocketSession, over: Promise<void>): void {
+    this.running.set(
+      session,
+      over.finally(() => this.running.delete(session)),
+    );
+  }
+
+  private select<S extends WebSocketServerSession>(selector: WebSocketSessionsSelector<S> | Iterable<S>): S[] {
+    return isIterable(selector) ? [...selector] : this.list(selector);
+  }
+}
+
+function isIterable<T>(value: unknown): value is Iterable<T> {
+  return typeof (value as Iterable<T> | undefined)?.[Symbol.iterator] === 'function';
+}
+
+function matcherOf<S extends WebSocketServerSession>(selector: WebSocketSessionsSelector<S>): (session: S) => boolean {
+  if (typeof selector === 'function') return selector;
+  const { route, params, protocol } = selector;
+  const wanted = params === undefined ? [] : Object.entries(params);
+  return (session) =>
+    (route === undefined || session.call.route === route) &&
+    (protocol === undefined || session.call.protocol === protocol) &&
+    wanted.every(([name, value]) => session.call.params[name] === value);
+}
+
+async function settle(sends: Array<Promise<void>>): Promise<BroadcastResult> {
+  const results = await Promise.allSettled(sends);
+  const failed = results.filter((result) => result.status === 'rejected').length;
+  return { sent: results.length - failed, failed };
+}
