@@ -2,7 +2,6 @@
 import { Module } from '@nestjs/common';
 import { WebSocketsModule } from 'nest-websocket-routes';
 import { ChatController } from './chat/chat.controller.js';
-import { RoomsService } from './chat/rooms.service.js';
 import { EchoController } from './echo.controller.js';
 import { JsonController } from './json.controller.js';
 import { PageController } from './page.controller.js';
@@ -18,6 +17,5 @@ export const SAMPLE_ROUTES: ReadonlyArray<[string, string]> = [
 @Module({
   imports: [WebSocketsModule.forRoot({ pingInterval: 30_000, timeout: 15_000, maxFrameSize: 64 * 1024 * 1024 })],
   controllers: [EchoController, ChatController, JsonController, PageController],
-  providers: [RoomsService],
 })
 export class AppModule {}

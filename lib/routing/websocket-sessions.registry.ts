@@ -70,9 +70,9 @@ export class WebSocketSessions {
   }
 
   /** Sends a value through each selected session's converter (JSON by default), as `sendSerialized`. */
-  broadcastSerialized<S extends WebSocketServerSession = WebSocketServerSession>(
-    selector: WebSocketSessionsSelector<S> | Iterable<S>,
-    value: unknown,
+  broadcastSerialized<T = unknown>(
+    selector: WebSocketSessionsSelector | Iterable<WebSocketServerSession>,
+    value: T,
   ): Promise<BroadcastResult> {
     return settle(this.select(selector).map((session) => session.sendSerialized(value)));
   }
