@@ -17,7 +17,7 @@ import {
 import { closePayload, RawClient, Opcode } from '../support/raw-client.js';
 import { deferred, sleep, within } from '../support/async.js';
 import { ClientTracker } from '../support/client-tracker.js';
-import { startApp, type TestApp } from '../support/nest-app.js';
+import { PLATFORMS, startApp, type Platform, type TestApp } from '../support/nest-app.js';
 import { WsClient } from '../support/ws-client.js';
 
 const { CLOSE, BINARY } = Opcode;
@@ -117,11 +117,12 @@ class LifecycleController {
 
 let t: TestApp | undefined;
 let appClosed = false;
+let platform: Platform = 'express';
 const clients = new ClientTracker();
 const track = <T extends RawClient | WsClient>(client: T): T => clients.track(client);
 
 async function start(options: Parameters<typeof startApp>[1]) {
-  t = await startApp([LifecycleController], options);
+  t = await startApp([LifecycleController], options, [], { platform });
   appClosed = false;
   return t;
 }
@@ -146,138 +147,141 @@ afterEach(async () => {
   t = undefined;
 });
 
-describe('application shutdown', () => {
-  it('closes every default and raw session with 1001 and finishes once their handlers returned', async () => {
-    // A long shutdownTimeout: app.close() must finish because the handlers returned, not because time ran out.
-    const app = await start({ shutdownTimeout: 20_000 });
-    const ws = track(await WsClient.connect(app.url('/echo')));
-    const raw = track(await RawClient.connect(app.port, '/raw-echo'));
-    ws.ws.send('ping');
-    expect(await ws.nextText()).toBe('ping');
+describe.each(PLATFORMS)('on %s', (onPlatform) => {
+  beforeAll(() => (platform = onPlatform));
 
-    const closing = closeApp();
-    expect(await raw.readClose()).toMatchObject({ code: 1001 });
-    raw.send({ opcode: CLOSE, payload: closePayload(1001) });
-    expect((await ws.waitClosed()).code).toBe(1001);
+  describe('application shutdown', () => {
+    it('closes every default and raw session with 1001 and finishes once their handlers returned', async () => {
+      // A long shutdownTimeout: app.close() must finish because the handlers returned, not because time ran out.
+      const app = await start({ shutdownTimeout: 20_000 });
+      const ws = track(await WsClient.connect(app.url('/echo')));
+      const raw = track(await RawClient.connect(app.port, '/raw-echo'));
+      ws.ws.send('ping');
+      expect(await ws.nextText()).toBe('ping');
 
-    await within(closing, 5000, 'app.close()');
-    expect(await raw.waitForEnd()).toBe(true);
-    expect(finished.sort()).toEqual(['default:1001', 'raw:1001']);
+      const closing = closeApp();
+      expect(await raw.readClose()).toMatchObject({ code: 1001 });
+      raw.send({ opcode: CLOSE, payload: closePayload(1001) });
+      expect((await ws.waitClosed()).code).toBe(1001);
+
+      await within(closing, 5000, 'app.close()');
+      expect(await raw.waitForEnd()).toBe(true);
+      expect(finished.sort()).toEqual(['default:1001', 'raw:1001']);
+    });
+
+    it('refuses new upgrades with 503 while shutting down', async () => {
+      const app = await start({ shutdownTimeout: 1000 });
+      const stuck = track(await RawClient.connect(app.port, '/stuck'));
+      const closing = closeApp();
+      expect((await stuck.readClose())?.code).toBe(1001);
+
+      const { client, response } = await RawClient.open(app.port, '/echo');
+      track(client);
+      expect(response.status).toBe(503);
+      await within(closing, 5000, 'app.close()');
+    });
+
+    it('terminates handlers that never return after shutdownTimeout, and app.close() resolves', async () => {
+      const app = await start({ shutdownTimeout: 300 });
+      // Neither client answers the Close, and neither handler ever returns.
+      const stuck = track(await RawClient.connect(app.port, '/stuck'));
+      const rawStuck = track(await RawClient.connect(app.port, '/raw-stuck'));
+
+      const closing = closeApp();
+      expect((await stuck.readClose())?.code).toBe(1001);
+      expect((await rawStuck.readClose())?.code).toBe(1001);
+      expect(await stuck.waitForEnd()).toBe(true);
+      expect(await rawStuck.waitForEnd()).toBe(true);
+      await within(closing, 5000, 'app.close()');
+    });
+
+    it('resolves app.close() when a handler never returns though its client answered the Close', async () => {
+      const app = await start({ shutdownTimeout: 300 });
+      const ws = track(await WsClient.connect(app.url('/stuck')));
+      const closing = closeApp();
+      expect((await ws.waitClosed()).code).toBe(1001);
+      await within(closing, 5000, 'app.close()');
+    });
   });
 
-  it('refuses new upgrades with 503 while shutting down', async () => {
-    const app = await start({ shutdownTimeout: 1000 });
-    const stuck = track(await RawClient.connect(app.port, '/stuck'));
-    const closing = closeApp();
-    expect((await stuck.readClose())?.code).toBe(1001);
+  describe('isolation', () => {
+    it('keeps a session echoing while another one breaks the protocol', async () => {
+      const app = await start({});
+      const good = track(await WsClient.connect(app.url('/echo')));
+      const bad = track(await RawClient.connect(app.port, '/echo'));
+      good.ws.send('before');
+      expect(await good.nextText()).toBe('before');
 
-    const { client, response } = await RawClient.open(app.port, '/echo');
-    track(client);
-    expect(response.status).toBe(503);
-    await within(closing, 5000, 'app.close()');
+      bad.send({ opcode: 3, payload: 'x' });
+      expect((await bad.readClose())?.code).toBe(1002);
+      expect(await bad.waitForEnd()).toBe(true);
+
+      for (let i = 0; i < 10; i++) good.ws.send(`after ${i}`);
+      for (let i = 0; i < 10; i++) expect(await good.nextText()).toBe(`after ${i}`);
+    });
   });
 
-  it('terminates handlers that never return after shutdownTimeout, and app.close() resolves', async () => {
-    const app = await start({ shutdownTimeout: 300 });
-    // Neither client answers the Close, and neither handler ever returns.
-    const stuck = track(await RawClient.connect(app.port, '/stuck'));
-    const rawStuck = track(await RawClient.connect(app.port, '/raw-stuck'));
+  describe('backpressure', () => {
+    it('stops reading the socket while the handler does not read incoming', async () => {
+      const app = await start({});
+      const client = track(await WsClient.connect(app.url('/slow-reader')));
+      for (let i = 0; i < BULK_FRAMES; i++) client.ws.send(Buffer.alloc(MiB, i));
 
-    const closing = closeApp();
-    expect((await stuck.readClose())?.code).toBe(1001);
-    expect((await rawStuck.readClose())?.code).toBe(1001);
-    expect(await stuck.waitForEnd()).toBe(true);
-    expect(await rawStuck.waitForEnd()).toBe(true);
-    await within(closing, 5000, 'app.close()');
+      // The server stopped reading: most of the 64 MiB is still waiting in the client's socket buffer.
+      const stalledAt = await settled(() => client.ws.bufferedAmount);
+      expect(stalledAt).toBeGreaterThan(32 * MiB);
+
+      // Reading resumes once the handler reads: everything arrives.
+      readerGate.resolve();
+      expect(await client.nextText(20_000)).toBe(`got ${BULK_FRAMES * MiB}`);
+      expect(client.ws.bufferedAmount).toBe(0);
+    });
+
+    it('stalls send while the peer does not read', async () => {
+      const app = await start({});
+      const client = track(await RawClient.connect(app.port, '/flood'));
+      client.socket.pause();
+
+      const stalledAt = await settled(() => completedSends);
+      expect(stalledAt).toBeLessThan(BULK_FRAMES / 2);
+
+      client.socket.resume();
+      for (let i = 0; i < BULK_FRAMES; i++) {
+        const frame = await client.readFrame(10_000);
+        expect(frame).toMatchObject({ opcode: BINARY, fin: true });
+        expect(frame!.payload.length).toBe(MiB);
+        expect(frame!.payload[0]).toBe(i % 256);
+        expect(frame!.payload[MiB - 1]).toBe(i % 256);
+      }
+      expect(completedSends).toBe(BULK_FRAMES);
+      expect((await client.readClose())?.code).toBe(1000);
+    });
   });
 
-  it('resolves app.close() when a handler never returns though its client answered the Close', async () => {
-    const app = await start({ shutdownTimeout: 300 });
-    const ws = track(await WsClient.connect(app.url('/stuck')));
-    const closing = closeApp();
-    expect((await ws.waitClosed()).code).toBe(1001);
-    await within(closing, 5000, 'app.close()');
+  describe('closing with unread messages', () => {
+    it("still reads the peer's Close when incoming is full, and ends TCP without waiting for closeTimeout", async () => {
+      const app = await start({ closeTimeout: 60_000 });
+      const client = track(await RawClient.connect(app.port, '/ignore-all'));
+      // 63 messages queued, proven by the pong to a ping parsed after them; then enough to fill `incoming`.
+      for (let i = 0; i < 63; i++) client.send({ opcode: Opcode.TEXT, payload: `unread ${i}` });
+      client.send({ opcode: Opcode.PING, payload: 'sync' });
+      expect(await client.readFrame()).toMatchObject({ opcode: Opcode.PONG });
+      for (let i = 63; i < 200; i++) client.send({ opcode: Opcode.TEXT, payload: `unread ${i}` });
+      await sleep(200);
+      readerGate.resolve();
+      expect((await client.readClose())?.code).toBe(1000);
+      client.send({ opcode: CLOSE, payload: closePayload(1000) });
+      // Bounded well below closeTimeout: only a Close that was read lets the server end TCP this early.
+      expect(await client.waitForEnd(10_000)).toBe(true);
+    });
+  });
+
+  describe('close reasons that may not be sent', () => {
+    it('rejects close() with a reserved code or a reason over 123 bytes, and sends neither', async () => {
+      const app = await start({});
+      const client = track(await RawClient.connect(app.port, '/bad-close'));
+      expect(await client.readClose()).toEqual({ code: 4000, reason: 'valid' });
+      expect(finished).toEqual(['RangeError', 'RangeError']);
+    });
   });
 });
-
-describe('isolation', () => {
-  it('keeps a session echoing while another one breaks the protocol', async () => {
-    const app = await start({});
-    const good = track(await WsClient.connect(app.url('/echo')));
-    const bad = track(await RawClient.connect(app.port, '/echo'));
-    good.ws.send('before');
-    expect(await good.nextText()).toBe('before');
-
-    bad.send({ opcode: 3, payload: 'x' });
-    expect((await bad.readClose())?.code).toBe(1002);
-    expect(await bad.waitForEnd()).toBe(true);
-
-    for (let i = 0; i < 10; i++) good.ws.send(`after ${i}`);
-    for (let i = 0; i < 10; i++) expect(await good.nextText()).toBe(`after ${i}`);
-  });
-});
-
-describe('backpressure', () => {
-  it('stops reading the socket while the handler does not read incoming', async () => {
-    const app = await start({});
-    const client = track(await WsClient.connect(app.url('/slow-reader')));
-    for (let i = 0; i < BULK_FRAMES; i++) client.ws.send(Buffer.alloc(MiB, i));
-
-    // The server stopped reading: most of the 64 MiB is still waiting in the client's socket buffer.
-    const stalledAt = await settled(() => client.ws.bufferedAmount);
-    expect(stalledAt).toBeGreaterThan(32 * MiB);
-
-    // Reading resumes once the handler reads: everything arrives.
-    readerGate.resolve();
-    expect(await client.nextText(20_000)).toBe(`got ${BULK_FRAMES * MiB}`);
-    expect(client.ws.bufferedAmount).toBe(0);
-  });
-
-  it('stalls send while the peer does not read', async () => {
-    const app = await start({});
-    const client = track(await RawClient.connect(app.port, '/flood'));
-    client.socket.pause();
-
-    const stalledAt = await settled(() => completedSends);
-    expect(stalledAt).toBeLessThan(BULK_FRAMES / 2);
-
-    client.socket.resume();
-    for (let i = 0; i < BULK_FRAMES; i++) {
-      const frame = await client.readFrame(10_000);
-      expect(frame).toMatchObject({ opcode: BINARY, fin: true });
-      expect(frame!.payload.length).toBe(MiB);
-      expect(frame!.payload[0]).toBe(i % 256);
-      expect(frame!.payload[MiB - 1]).toBe(i % 256);
-    }
-    expect(completedSends).toBe(BULK_FRAMES);
-    expect((await client.readClose())?.code).toBe(1000);
-  });
-});
-
-describe('closing with unread messages', () => {
-  it("still reads the peer's Close when incoming is full, and ends TCP without waiting for closeTimeout", async () => {
-    const app = await start({ closeTimeout: 60_000 });
-    const client = track(await RawClient.connect(app.port, '/ignore-all'));
-    // 63 messages queued, proven by the pong to a ping parsed after them; then enough to fill `incoming`.
-    for (let i = 0; i < 63; i++) client.send({ opcode: Opcode.TEXT, payload: `unread ${i}` });
-    client.send({ opcode: Opcode.PING, payload: 'sync' });
-    expect(await client.readFrame()).toMatchObject({ opcode: Opcode.PONG });
-    for (let i = 63; i < 200; i++) client.send({ opcode: Opcode.TEXT, payload: `unread ${i}` });
-    await sleep(200);
-    readerGate.resolve();
-    expect((await client.readClose())?.code).toBe(1000);
-    client.send({ opcode: CLOSE, payload: closePayload(1000) });
-    // Bounded well below closeTimeout: only a Close that was read lets the server end TCP this early.
-    expect(await client.waitForEnd(10_000)).toBe(true);
-  });
-});
-
-describe('close reasons that may not be sent', () => {
-  it('rejects close() with a reserved code or a reason over 123 bytes, and sends neither', async () => {
-    const app = await start({});
-    const client = track(await RawClient.connect(app.port, '/bad-close'));
-    expect(await client.readClose()).toEqual({ code: 4000, reason: 'valid' });
-    expect(finished).toEqual(['RangeError', 'RangeError']);
-  });
-});
-

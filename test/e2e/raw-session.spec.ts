@@ -10,7 +10,7 @@ import { Frame, FrameType, WebSocketRoute, type WebSocketServerSession } from 'n
 import { closePayload, RawClient, Opcode } from '../support/raw-client.js';
 import { deferred } from '../support/async.js';
 import { ClientTracker } from '../support/client-tracker.js';
-import { startApp, type TestApp } from '../support/nest-app.js';
+import { PLATFORMS, startApp, type TestApp } from '../support/nest-app.js';
 
 const { TEXT, BINARY, CONTINUATION, CLOSE, PING, PONG } = Opcode;
 
@@ -90,128 +90,130 @@ class RawController {
 const clients = new ClientTracker();
 afterEach(() => clients.dropAll());
 
-describe('raw session', () => {
-  let t: TestApp;
-  beforeAll(async () => (t = await startApp([RawController])));
-  afterAll(() => t.close());
+describe.each(PLATFORMS)('on %s', (platform) => {
+  describe('raw session', () => {
+    let t: TestApp;
+    beforeAll(async () => (t = await startApp([RawController], {}, [], { platform })));
+    afterAll(() => t.close());
 
-  const connect = async (path: string) => {
-    const client = await RawClient.connect(t.port, path);
-    clients.track(client);
-    return client;
-  };
+    const connect = async (path: string) => {
+      const client = await RawClient.connect(t.port, path);
+      clients.track(client);
+      return client;
+    };
 
-  it('does not answer a ping, and hands it to the handler as a Ping frame', async () => {
-    const client = await connect('/raw/dump');
-    client.send({ opcode: PING, payload: 'no pong please' });
-    await expect(client.readFrame(500)).rejects.toThrow('Timed out');
-
-    client.send({ opcode: TEXT, payload: 'dump' });
-    const frame = await client.readFrame();
-    expect(frame).toMatchObject({ opcode: PING, fin: true });
-    expect(frame!.payload.toString()).toBe('no pong please');
-  });
-
-  it('shows each fragment and the ping between them, in order, continuations typed as their message', async () => {
-    const client = await connect('/raw/inspect');
-    client.send({ opcode: TEXT, payload: 'ABC', fin: false });
-    client.send({ opcode: PING, payload: 'p' });
-    client.send({ opcode: CONTINUATION, payload: '12', fin: false });
-    client.send({ opcode: CONTINUATION, payload: '3', fin: true });
-    client.send({ opcode: TEXT, payload: 'report' });
-    const frame = await client.readFrame();
-    expect(frame!.opcode).toBe(TEXT);
-    expect(JSON.parse(frame!.payload.toString())).toEqual([
-      { type: 'TEXT', fin: false, data: 'ABC' },
-      { type: 'PING', fin: true, data: 'p' },
-      { type: 'TEXT', fin: false, data: '12' },
-      { type: 'TEXT', fin: true, data: '3' },
-    ]);
-  });
-
-  it('types binary continuations as BINARY and shows pongs', async () => {
-    const client = await connect('/raw/inspect');
-    client.send({ opcode: BINARY, payload: 'x', fin: false });
-    client.send({ opcode: CONTINUATION, payload: 'y', fin: true });
-    client.send({ opcode: PONG, payload: 'unsolicited' });
-    client.send({ opcode: TEXT, payload: 'report' });
-    const frame = await client.readFrame();
-    expect(JSON.parse(frame!.payload.toString())).toEqual([
-      { type: 'BINARY', fin: false, data: 'x' },
-      { type: 'BINARY', fin: true, data: 'y' },
-      { type: 'PONG', fin: true, data: 'unsolicited' },
-    ]);
-  });
-
-  it('hands the peer Close to the handler and sends no Close reply of its own', async () => {
-    const client = await connect('/raw/on-close');
-    client.send({ opcode: CLOSE, payload: closePayload(4002, 'bye') });
-    const frames = await client.readAll();
-    expect(frames.map((frame) => [frame.opcode, frame.payload.toString()])).toEqual([[TEXT, 'closed:4002:bye']]);
-  });
-
-  it('flushes what the handler queued when it returns, then ends TCP without a Close', async () => {
-    handlerReturned = deferred();
-    const client = await connect('/raw/send-and-return');
-    // Not reading until the handler returned keeps most of the 24 MiB queued in the server when it does.
-    client.socket.pause();
-    await handlerReturned.promise;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    client.socket.resume();
-    const frames = await client.readAll();
-    expect(frames.map((frame) => frame.opcode)).toEqual([BINARY, BINARY, BINARY]);
-    frames.forEach((frame, i) => {
-      expect(frame.payload.length).toBe(FLUSHED_FRAME_SIZE);
-      expect(frame.payload.equals(Buffer.alloc(FLUSHED_FRAME_SIZE, i + 1))).toBe(true);
-    });
-  });
-
-  it('never pings, even with pingInterval set', async () => {
-    const client = await connect('/raw/no-pinger');
-    await expect(client.readFrame(500)).rejects.toThrow('Timed out');
-    client.send({ opcode: TEXT, payload: 'alive' });
-    const frame = await client.readFrame();
-    expect(frame).toMatchObject({ opcode: TEXT });
-    expect(frame!.payload.toString()).toBe('alive');
-  });
-
-  it('closes 1011 when the handler throws', async () => {
-    const client = await connect('/raw/throw');
-    client.send({ opcode: TEXT, payload: 'trigger' });
-    expect((await client.readClose())?.code).toBe(1011);
-    expect(await client.waitForEnd()).toBe(true);
-  });
-
-  describe('still enforces the protocol', () => {
-    it('closes 1002 on a reserved opcode', async () => {
+    it('does not answer a ping, and hands it to the handler as a Ping frame', async () => {
       const client = await connect('/raw/dump');
-      client.send({ opcode: 3, payload: 'x' });
-      expect((await client.readClose())?.code).toBe(1002);
+      client.send({ opcode: PING, payload: 'no pong please' });
+      await expect(client.readFrame(500)).rejects.toThrow('Timed out');
+
+      client.send({ opcode: TEXT, payload: 'dump' });
+      const frame = await client.readFrame();
+      expect(frame).toMatchObject({ opcode: PING, fin: true });
+      expect(frame!.payload.toString()).toBe('no pong please');
+    });
+
+    it('shows each fragment and the ping between them, in order, continuations typed as their message', async () => {
+      const client = await connect('/raw/inspect');
+      client.send({ opcode: TEXT, payload: 'ABC', fin: false });
+      client.send({ opcode: PING, payload: 'p' });
+      client.send({ opcode: CONTINUATION, payload: '12', fin: false });
+      client.send({ opcode: CONTINUATION, payload: '3', fin: true });
+      client.send({ opcode: TEXT, payload: 'report' });
+      const frame = await client.readFrame();
+      expect(frame!.opcode).toBe(TEXT);
+      expect(JSON.parse(frame!.payload.toString())).toEqual([
+        { type: 'TEXT', fin: false, data: 'ABC' },
+        { type: 'PING', fin: true, data: 'p' },
+        { type: 'TEXT', fin: false, data: '12' },
+        { type: 'TEXT', fin: true, data: '3' },
+      ]);
+    });
+
+    it('types binary continuations as BINARY and shows pongs', async () => {
+      const client = await connect('/raw/inspect');
+      client.send({ opcode: BINARY, payload: 'x', fin: false });
+      client.send({ opcode: CONTINUATION, payload: 'y', fin: true });
+      client.send({ opcode: PONG, payload: 'unsolicited' });
+      client.send({ opcode: TEXT, payload: 'report' });
+      const frame = await client.readFrame();
+      expect(JSON.parse(frame!.payload.toString())).toEqual([
+        { type: 'BINARY', fin: false, data: 'x' },
+        { type: 'BINARY', fin: true, data: 'y' },
+        { type: 'PONG', fin: true, data: 'unsolicited' },
+      ]);
+    });
+
+    it('hands the peer Close to the handler and sends no Close reply of its own', async () => {
+      const client = await connect('/raw/on-close');
+      client.send({ opcode: CLOSE, payload: closePayload(4002, 'bye') });
+      const frames = await client.readAll();
+      expect(frames.map((frame) => [frame.opcode, frame.payload.toString()])).toEqual([[TEXT, 'closed:4002:bye']]);
+    });
+
+    it('flushes what the handler queued when it returns, then ends TCP without a Close', async () => {
+      handlerReturned = deferred();
+      const client = await connect('/raw/send-and-return');
+      // Not reading until the handler returned keeps most of the 24 MiB queued in the server when it does.
+      client.socket.pause();
+      await handlerReturned.promise;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      client.socket.resume();
+      const frames = await client.readAll();
+      expect(frames.map((frame) => frame.opcode)).toEqual([BINARY, BINARY, BINARY]);
+      frames.forEach((frame, i) => {
+        expect(frame.payload.length).toBe(FLUSHED_FRAME_SIZE);
+        expect(frame.payload.equals(Buffer.alloc(FLUSHED_FRAME_SIZE, i + 1))).toBe(true);
+      });
+    });
+
+    it('never pings, even with pingInterval set', async () => {
+      const client = await connect('/raw/no-pinger');
+      await expect(client.readFrame(500)).rejects.toThrow('Timed out');
+      client.send({ opcode: TEXT, payload: 'alive' });
+      const frame = await client.readFrame();
+      expect(frame).toMatchObject({ opcode: TEXT });
+      expect(frame!.payload.toString()).toBe('alive');
+    });
+
+    it('closes 1011 when the handler throws', async () => {
+      const client = await connect('/raw/throw');
+      client.send({ opcode: TEXT, payload: 'trigger' });
+      expect((await client.readClose())?.code).toBe(1011);
       expect(await client.waitForEnd()).toBe(true);
     });
 
-    it('closes 1002 on an unmasked frame', async () => {
-      const client = await connect('/raw/dump');
-      client.send({ opcode: TEXT, payload: 'plain', mask: false });
-      expect((await client.readClose())?.code).toBe(1002);
-      expect(await client.waitForEnd()).toBe(true);
-    });
+    describe('still enforces the protocol', () => {
+      it('closes 1002 on a reserved opcode', async () => {
+        const client = await connect('/raw/dump');
+        client.send({ opcode: 3, payload: 'x' });
+        expect((await client.readClose())?.code).toBe(1002);
+        expect(await client.waitForEnd()).toBe(true);
+      });
 
-    it('closes 1002 on a control frame over 125 bytes', async () => {
-      const client = await connect('/raw/dump');
-      client.send({ opcode: PING, payload: randomBytes(126) });
-      expect((await client.readClose())?.code).toBe(1002);
-      expect(await client.waitForEnd()).toBe(true);
-    });
+      it('closes 1002 on an unmasked frame', async () => {
+        const client = await connect('/raw/dump');
+        client.send({ opcode: TEXT, payload: 'plain', mask: false });
+        expect((await client.readClose())?.code).toBe(1002);
+        expect(await client.waitForEnd()).toBe(true);
+      });
 
-    it('accepts a frame of maxFrameSize and closes 1009 on one byte more', async () => {
-      const client = await connect('/raw/limited');
-      const fits = randomBytes(100);
-      client.send({ opcode: BINARY, payload: fits });
-      expect((await client.readFrame())!.payload.equals(fits)).toBe(true);
-      client.send({ opcode: BINARY, payload: randomBytes(101) });
-      expect((await client.readClose())?.code).toBe(1009);
-      expect(await client.waitForEnd()).toBe(true);
+      it('closes 1002 on a control frame over 125 bytes', async () => {
+        const client = await connect('/raw/dump');
+        client.send({ opcode: PING, payload: randomBytes(126) });
+        expect((await client.readClose())?.code).toBe(1002);
+        expect(await client.waitForEnd()).toBe(true);
+      });
+
+      it('accepts a frame of maxFrameSize and closes 1009 on one byte more', async () => {
+        const client = await connect('/raw/limited');
+        const fits = randomBytes(100);
+        client.send({ opcode: BINARY, payload: fits });
+        expect((await client.readFrame())!.payload.equals(fits)).toBe(true);
+        client.send({ opcode: BINARY, payload: randomBytes(101) });
+        expect((await client.readClose())?.code).toBe(1009);
+        expect(await client.waitForEnd()).toBe(true);
+      });
     });
   });
 });
