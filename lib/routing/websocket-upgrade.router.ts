@@ -8,11 +8,14 @@ import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { Injectable, Logger } from '@nestjs/common';
 import type { HttpServer } from '@nestjs/common';
+import { CloseCode, CloseReason } from '../protocol/close-reason.js';
 import type { WebSocketApplicationContext } from '../session/websocket-session.js';
 import { parseRequestTarget, prepareSession, refuseUpgrade } from '../upgrade/websocket-upgrade.js';
 import { MappedWebSocketRoute, pathShape, type RouteCandidate, type WebSocketRouteDefinition } from './mapped-websocket-route.js';
 import { claimUpgrades } from './upgrade-claim.js';
 import { WebSocketSessions } from './websocket-sessions.registry.js';
+
+const GOING_AWAY = new CloseReason(CloseCode.GOING_AWAY, 'Server is shutting down');
 
 @Injectable()
 export class WebSocketUpgradeRouter {
@@ -54,7 +57,7 @@ export class WebSocketUpgradeRouter {
   /** Refuses new sessions, then closes the open ones (see WebSocketSessions.closeAll). */
   async shutdown(timeoutMs: number): Promise<void> {
     this.acceptingSessions = false;
-    await this.sessions.closeAll(timeoutMs);
+    await this.sessions.closeAll(timeoutMs, GOING_AWAY);
   }
 
   unmount(): void {
@@ -76,9 +79,11 @@ export class WebSocketUpgradeRouter {
       }
       let settle!: () => void;
       const over = new Promise<void>((resolve) => (settle = resolve));
-      const pending = prepareSession(request, socket, head, url, candidates, this.application, (session) =>
-        this.sessions.track(session, over),
-      );
+      const pending = prepareSession(request, socket, head, url, candidates, this.application, (session) => {
+        this.sessions.track(session, over);
+        // Its guards were still deciding when shutdown began: it gets the same goodbye as the others.
+        if (!this.acceptingSessions) session.close(GOING_AWAY).catch(() => undefined);
+      });
       if (pending === undefined) settle();
       else {
         pending.candidate.definition
