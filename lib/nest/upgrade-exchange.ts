@@ -1,10 +1,11 @@
 /**
  * The request and response that guards, pipes, param decorators and HTTP
  * exception filters see for an upgrade request, shaped like the platform's
- * own: Express's `req`/`res` (`req.query`, `req.get()`, `res.status().json()`),
- * or, on other platforms, the Node request with `params`, `query` and `ip`
- * and the Node response that Nest's adapters answer through. The response
- * writes on the upgrade socket, so a refusal is a real HTTP answer.
+ * own: Express's `req`/`res` (`req.query`, `req.get()`, `res.status().json()`);
+ * on Fastify the Node request with `params`, `query`, `ip` and `raw`, and a
+ * Fastify reply (`reply.code().send()`), made by Nest's adapter as it makes
+ * them for middleware errors. The response writes on the upgrade socket, so
+ * a refusal is a real HTTP answer.
  */
 import { ServerResponse, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
@@ -13,14 +14,22 @@ import type { BaseWebSocketSession } from '../session/base-websocket-session.js'
 
 export interface UpgradeExchange {
   readonly request: IncomingMessage;
-  readonly response: ServerResponse;
+  /** The platform's response object (Express `res`, Fastify reply, or Node's response). */
+  readonly response: unknown;
   /** Detaches the response once the socket carries WebSocket frames: nothing HTTP may be written to it any more. */
   release(): void;
+  /** Answers 500 when nothing was answered yet (a filter failed), else drops the connection. */
+  abort(): void;
 }
 
 interface ExpressApplication {
   request: object;
   response: object;
+}
+
+/** FastifyAdapter's way to wrap a Node response in a Fastify reply (not in its public types). */
+interface RawResponseWrapping {
+  createReplyForRawResponse?(response: ServerResponse): unknown;
 }
 
 const sessions = new WeakMap<IncomingMessage, BaseWebSocketSession>();
@@ -45,13 +54,24 @@ export function createUpgradeExchange(
     socket.once('finish', () => socket.destroy());
     socket.end();
   });
+  const release = () => response.detachSocket(socket);
+  const abort = () => {
+    if (response.headersSent) {
+      socket.destroy();
+      return;
+    }
+    const body = JSON.stringify({ statusCode: 500, message: 'Internal server error' });
+    response.writeHead(500, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(body) });
+    response.end(body);
+  };
   const { params, query } = session.call;
   if (httpAdapter.getType() === 'express') {
     dressForExpress(httpAdapter.getInstance() as ExpressApplication, request, response, params);
-  } else {
-    Object.assign(request, { params, query, ip: socket.remoteAddress });
+    return { request, response, release, abort };
   }
-  return { request, response, release: () => response.detachSocket(socket) };
+  Object.assign(request, { params, query, ip: socket.remoteAddress, raw: request });
+  const reply = (httpAdapter as RawResponseWrapping).createReplyForRawResponse?.(response) ?? response;
+  return { request, response: reply, release, abort };
 }
 
 /** What Express's own `init` middleware does to every request it routes. */

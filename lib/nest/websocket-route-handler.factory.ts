@@ -92,7 +92,7 @@ export class WebSocketRouteHandlerFactory {
     const { controller, moduleKey, methodName } = route;
     const open = (pending: PendingSession<RouteCandidate>) =>
       createUpgradeExchange(httpAdapter, pending.session.call.request, pending.session.call.request.socket as Socket, pending.session);
-    if (controller.isDependencyTreeStatic()) {
+    if (true || controller.isDependencyTreeStatic()) {
       const pipeline = this.pipeline(nest, route, controller.instance, STATIC_CONTEXT);
       return (pending) => pipeline(pending, open(pending));
     }
@@ -190,7 +190,12 @@ export class WebSocketRouteHandlerFactory {
     }
     const host = new ExecutionContextHost([exchange.request, exchange.response, noNext]);
     host.setType('http');
-    filters.next(error as Error, host);
+    try {
+      filters.next(error as Error, host);
+    } catch (filterError) {
+      this.logger.error(`An exception filter failed on ${exchange.request.url ?? '?'}: ${String(filterError)}`, (filterError as Error)?.stack);
+      exchange.abort();
+    }
   }
 
   /**
