@@ -92,7 +92,7 @@ export class WebSocketRouteHandlerFactory {
     const { controller, moduleKey, methodName } = route;
     const open = (pending: PendingSession<RouteCandidate>) =>
       createUpgradeExchange(httpAdapter, pending.session.call.request, pending.session.call.request.socket as Socket, pending.session);
-    if (true || controller.isDependencyTreeStatic()) {
+    if (controller.isDependencyTreeStatic()) {
       const pipeline = this.pipeline(nest, route, controller.instance, STATIC_CONTEXT);
       return (pending) => pipeline(pending, open(pending));
     }
