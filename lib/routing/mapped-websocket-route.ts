@@ -48,11 +48,22 @@ export function pathShape(path: string): string {
   return shapeOf(parse(path).tokens);
 }
 
+/** How the HTTP platform matches paths, so an upgrade is taken exactly where a GET would be. */
+export interface PathMatching {
+  /** Letter case matters. */
+  sensitive: boolean;
+  /** A trailing slash is ignored. */
+  trailing: boolean;
+}
+
 export class MappedWebSocketRoute {
   private readonly matcher: MatchFunction<Partial<Record<string, string | string[]>>>;
 
-  constructor(readonly definition: WebSocketRouteDefinition) {
-    this.matcher = match(definition.path, { decode: decodeURIComponent });
+  constructor(
+    readonly definition: WebSocketRouteDefinition,
+    matching: PathMatching,
+  ) {
+    this.matcher = match(definition.path, { decode: decodeURIComponent, ...matching });
   }
 
   /** The path's params when the path matches, else undefined. */

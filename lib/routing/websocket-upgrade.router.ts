@@ -11,7 +11,13 @@ import type { HttpServer } from '@nestjs/common';
 import { CloseCode, CloseReason } from '../protocol/close-reason.js';
 import type { WebSocketApplicationContext } from '../session/websocket-session.js';
 import { parseRequestTarget, prepareSession, refuseUpgrade } from '../upgrade/websocket-upgrade.js';
-import { MappedWebSocketRoute, pathShape, type RouteCandidate, type WebSocketRouteDefinition } from './mapped-websocket-route.js';
+import {
+  MappedWebSocketRoute,
+  pathShape,
+  type PathMatching,
+  type RouteCandidate,
+  type WebSocketRouteDefinition,
+} from './mapped-websocket-route.js';
 import { claimUpgrades } from './upgrade-claim.js';
 import { WebSocketSessions } from './websocket-sessions.registry.js';
 
@@ -34,8 +40,9 @@ export class WebSocketUpgradeRouter {
    * routes would take the same requests.
    */
   mount(definitions: WebSocketRouteDefinition[], httpAdapter: HttpServer, application: WebSocketApplicationContext): void {
-    checkCollisions(definitions);
-    this.routes = definitions.map((definition) => new MappedWebSocketRoute(definition));
+    const matching = pathMatchingOf(httpAdapter);
+    checkCollisions(definitions, matching);
+    this.routes = definitions.map((definition) => new MappedWebSocketRoute(definition, matching));
     this.application = application;
     const registeredPaths = new Set<string>();
     for (const { definition } of this.routes) {
@@ -121,10 +128,11 @@ export class WebSocketUpgradeRouter {
 }
 
 /** Two routes collide when they match the same paths and ask for the same subprotocol (or none). */
-function checkCollisions(definitions: WebSocketRouteDefinition[]): void {
+function checkCollisions(definitions: WebSocketRouteDefinition[], matching: PathMatching): void {
   const seen = new Map<string, WebSocketRouteDefinition>();
   for (const definition of definitions) {
-    const key = `${pathShape(definition.path).toLowerCase()} ${definition.protocol ?? ''}`;
+    const shape = pathShape(definition.path);
+    const key = `${matching.sensitive ? shape : shape.toLowerCase()} ${definition.protocol ?? ''}`;
     const other = seen.get(key);
     if (other !== undefined) {
       const protocol = definition.protocol === undefined ? 'no subprotocol' : `subprotocol ${definition.protocol}`;
@@ -133,6 +141,25 @@ function checkCollisions(definitions: WebSocketRouteDefinition[]): void {
       );
     }
     seen.set(key, definition);
+  }
+}
+
+/** Express: its `case sensitive routing` and `strict routing` settings; Fastify: `caseSensitive` and `ignoreTrailingSlash`. */
+function pathMatchingOf(httpAdapter: HttpServer): PathMatching {
+  const instance = httpAdapter.getInstance() as {
+    get?(setting: string): unknown;
+    initialConfig?: { caseSensitive?: boolean; ignoreTrailingSlash?: boolean };
+  };
+  switch (httpAdapter.getType()) {
+    case 'express':
+      return { sensitive: instance.get?.('case sensitive routing') === true, trailing: instance.get?.('strict routing') !== true };
+    case 'fastify':
+      return {
+        sensitive: instance.initialConfig?.caseSensitive !== false,
+        trailing: instance.initialConfig?.ignoreTrailingSlash === true,
+      };
+    default:
+      return { sensitive: false, trailing: true };
   }
 }
 
