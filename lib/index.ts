@@ -3,6 +3,7 @@ export { WebSocketsModule } from './nest/websockets.module.js';
 export type { WebSocketsModuleOptions } from './nest/websockets-module-options.interface.js';
 export { WebSocketRoute, type WebSocketRouteOptions } from './routing/websocket-route.decorator.js';
 export { WsSession } from './nest/ws-session.decorator.js';
+export { isWebSocketRoute } from './nest/is-websocket-route.js';
 export { WEBSOCKET_SESSION } from './nest/websocket-session.provider.js';
 export {
   WebSocketSessions,

@@ -7,15 +7,12 @@
  * goes through them as a WebSocket error and ends in a close code.
  */
 import type { Socket } from 'node:net';
-import { HttpException, HttpStatus, Injectable, Logger, RequestMethod, type HttpServer } from '@nestjs/common';
+import { HttpStatus, Injectable, Logger, RequestMethod, type HttpServer } from '@nestjs/common';
 import { ApplicationConfig, ContextIdFactory, ExternalContextCreator, type ContextId } from '@nestjs/core';
-import type { ExceptionsHandler } from '@nestjs/core/exceptions/exceptions-handler.js';
 import { ExternalExceptionFilterContext } from '@nestjs/core/exceptions/external-exception-filter-context.js';
-import type { ExternalExceptionsHandler } from '@nestjs/core/exceptions/external-exceptions-handler.js';
 import type { NestContainer } from '@nestjs/core/injector/container.js';
 import {
   ContextUtils,
-  ExecutionContextHost,
   GuardsConsumer,
   GuardsContextCreator,
   Injector,
@@ -30,13 +27,11 @@ import { RouteParamsFactory } from '@nestjs/core/router/route-params-factory.js'
 import { RouterExceptionFilters } from '@nestjs/core/router/router-exception-filters.js';
 import { RouterExecutionContext } from '@nestjs/core/router/router-execution-context.js';
 import { isObservable, lastValueFrom } from 'rxjs';
-import { CloseCode, CloseReason, fitCloseMessage } from '../protocol/close-reason.js';
 import type { RouteCandidate, RouteUpgradeHandler } from '../routing/mapped-websocket-route.js';
 import type { DiscoveredWebSocketRoute } from '../routing/websocket-routes.explorer.js';
-import { isConnectionGoneError, type BaseWebSocketSession } from '../session/base-websocket-session.js';
-import { WebSocketCloseException } from '../session/websocket-close.exception.js';
 import type { PendingSession } from '../upgrade/websocket-upgrade.js';
 import { createUpgradeExchange, type UpgradeExchange } from './upgrade-exchange.js';
+import { answerRefusal, closeReasonAfterFilters, noNext } from './websocket-route-errors.js';
 
 // Nest's context creators take any function; the method's own signature is the user's business.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -44,9 +39,6 @@ type RouteMethod = (...args: any[]) => any;
 type Pipeline = (pending: PendingSession<RouteCandidate>, exchange: UpgradeExchange) => Promise<void>;
 type Phase = 'deciding' | 'open' | 'gone';
 
-const INTERNAL_ERROR = new CloseReason(CloseCode.INTERNAL_ERROR, 'Internal server error');
-/** `@Next()` has no Express `next` to give on an upgrade. */
-const noNext = () => undefined;
 
 @Injectable()
 export class WebSocketRouteHandlerFactory {
@@ -94,7 +86,7 @@ export class WebSocketRouteHandlerFactory {
       createUpgradeExchange(httpAdapter, pending.session.call.request, pending.session.call.request.socket as Socket, pending.session);
     if (controller.isDependencyTreeStatic()) {
       const pipeline = this.pipeline(nest, route, controller.instance, STATIC_CONTEXT);
-      return (pending) => pipeline(pending, open(pending));
+      return async (pending) => pipeline(pending, open(pending));
     }
     const module = this.container.getModuleByKey(moduleKey);
     if (module === undefined) throw new Error(`${route.name}: module ${moduleKey} not found`);
@@ -108,7 +100,7 @@ export class WebSocketRouteHandlerFactory {
         pipeline = this.pipeline(nest, route, instance, contextId);
       } catch (error) {
         const method = (controller.instance as Record<string, RouteMethod>)[methodName];
-        this.refuse(error, nest.httpFilters.create(controller.instance, method, moduleKey), exchange);
+        answerRefusal(error, nest.httpFilters.create(controller.instance, method, moduleKey), exchange, httpAdapter, this.logger);
         return;
       }
       await pipeline(pending, exchange);
@@ -177,62 +169,9 @@ export class WebSocketRouteHandlerFactory {
         if (upgrade.phase === 'deciding') nest.httpAdapter.reply(response, value, HttpStatus.OK);
         else if (upgrade.phase === 'open') await session.finish();
       } catch (error) {
-        if (upgrade.phase === 'deciding') this.refuse(error, httpFilters, exchange);
-        else if (upgrade.phase === 'open') await session.finish(await this.closeReasonFor(error, webSocketFilters, session));
+        if (upgrade.phase === 'deciding') answerRefusal(error, httpFilters, exchange, nest.httpAdapter, this.logger);
+        else if (upgrade.phase === 'open') await session.finish(await closeReasonAfterFilters(error, webSocketFilters, session, this.logger));
       }
     };
   }
-
-  /** An error before the 101: the HTTP exception filters answer it, as on an HTTP route (Nest logs unknown errors). */
-  private refuse(error: unknown, filters: ExceptionsHandler, exchange: UpgradeExchange): void {
-    if (error instanceof HttpException) {
-      this.logger.warn(`Refused upgrade of ${exchange.request.url ?? '?'} with ${error.getStatus()}: ${error.message}`);
-    }
-    const host = new ExecutionContextHost([exchange.request, exchange.response, noNext]);
-    host.setType('http');
-    try {
-      filters.next(error as Error, host);
-    } catch (filterError) {
-      this.logger.error(`An exception filter failed on ${exchange.request.url ?? '?'}: ${String(filterError)}`, (filterError as Error)?.stack);
-      exchange.abort();
-    }
-  }
-
-  /**
-   * An error after the 101: the exception filters see it in a 'ws' context
-   * (`switchToWs().getClient()` is the session) and may return the
-   * CloseReason to close with; unhandled, it closes with 1011 (Nest logs it),
-   * 1008 for a 4xx HttpException, or a WebSocketCloseException's own code.
-   */
-  private async closeReasonFor(
-    error: unknown,
-    filters: ExternalExceptionsHandler,
-    session: BaseWebSocketSession,
-  ): Promise<CloseReason | undefined> {
-    if (isConnectionGoneError(error)) return undefined;
-    const host = new ExecutionContextHost([session]);
-    host.setType('ws');
-    let handled: unknown;
-    try {
-      handled = await filters.next(error as Error, host);
-    } catch (unhandled) {
-      if (unhandled !== error && !(unhandled instanceof WebSocketCloseException)) {
-        this.logger.error(`An exception filter failed on ${session.call.path}: ${String(unhandled)}`, (unhandled as Error)?.stack);
-      } else if (!(error instanceof Error)) {
-        this.logger.error(`Handler for ${session.call.path} failed: ${String(error)}`);
-      }
-      return closeReasonOf(unhandled);
-    }
-    if (handled instanceof CloseReason) return handled;
-    if (handled instanceof WebSocketCloseException) return handled.closeReason;
-    return INTERNAL_ERROR;
-  }
-}
-
-function closeReasonOf(error: unknown): CloseReason {
-  if (error instanceof WebSocketCloseException) return error.closeReason;
-  if (error instanceof HttpException && error.getStatus() >= 400 && error.getStatus() < 500) {
-    return new CloseReason(CloseCode.VIOLATED_POLICY, fitCloseMessage(error.message));
-  }
-  return INTERNAL_ERROR;
 }

@@ -1,13 +1,12 @@
 /**
- * What every module of the application may inject without importing
- * `WebSocketsModule` (as Nest's `REQUEST`): the sessions registry and the
- * current session. Global, and imported by `WebSocketsModule`.
+ * What `WebSocketsModule` gives the application to inject: the sessions
+ * registry and the current session. A module of its own so that the same
+ * registry serves the router and every importer, global or not.
  */
-import { Global, Module } from '@nestjs/common';
+import { Module } from '@nestjs/common';
 import { WebSocketSessions } from '../routing/websocket-sessions.registry.js';
 import { WEBSOCKET_SESSION, webSocketSessionProvider } from './websocket-session.provider.js';
 
-@Global()
 @Module({
   providers: [WebSocketSessions, webSocketSessionProvider],
   exports: [WebSocketSessions, WEBSOCKET_SESSION],

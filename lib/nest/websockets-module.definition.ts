@@ -6,8 +6,8 @@ export const {
   ConfigurableModuleClass: ConfigurableWebSocketsModule,
   MODULE_OPTIONS_TOKEN: WEBSOCKETS_MODULE_OPTIONS,
   OPTIONS_TYPE: WEBSOCKETS_OPTIONS_TYPE,
-  ASYNC_OPTIONS_TYPE: WEBSOCKETS_ASYNC_OPTIONS_TYPE,
 } = new ConfigurableModuleBuilder<WebSocketsModuleOptions>()
   .setClassMethodName('forRoot')
-  .setExtras({ isGlobal: false }, (definition, extras) => ({ ...definition, global: extras.isGlobal }))
+  // Global by default, as the registry and WEBSOCKET_SESSION are meant to be injected anywhere (like REQUEST).
+  .setExtras({ isGlobal: true }, (definition, extras) => ({ ...definition, global: extras.isGlobal }))
   .build();

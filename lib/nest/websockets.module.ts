@@ -31,6 +31,7 @@ const DEFAULT_SHUTDOWN_TIMEOUT = 5_000;
 @Module({
   imports: [DiscoveryModule, WebSocketsCoreModule],
   providers: [WebSocketRoutesMetadataAccessor, WebSocketRoutesExplorer, WebSocketRouteHandlerFactory, WebSocketUpgradeRouter],
+  exports: [WebSocketsCoreModule],
 })
 export class WebSocketsModule
   extends ConfigurableWebSocketsModule

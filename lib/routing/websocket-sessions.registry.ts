@@ -69,12 +69,20 @@ export class WebSocketSessions {
     return settle(this.select(selector).map((session) => session.send(frame)));
   }
 
-  /** Sends a value through each selected session's converter (JSON by default), as `sendSerialized`. */
+  /** Sends a value through the selected sessions' converter (JSON by default), as `sendSerialized`. */
   broadcastSerialized<T = unknown>(
     selector: WebSocketSessionsSelector | Iterable<WebSocketServerSession>,
     value: T,
   ): Promise<BroadcastResult> {
-    return settle(this.select(selector).map((session) => session.sendSerialized(value)));
+    // Serialized once per converter (routes may set their own), inside the promise so a converter that throws fails the broadcast, not the caller's turn.
+    const frames = new Map<WebSocketServerSession['converter'], Frame>();
+    return settle(
+      this.select(selector).map(async (session) => {
+        let frame = frames.get(session.converter);
+        if (frame === undefined) frames.set(session.converter, (frame = session.converter.serialize(value)));
+        await session.send(frame);
+      }),
+    );
   }
 
   /**
@@ -82,14 +90,16 @@ export class WebSocketSessions {
    * their handlers to finish, then drops the connections still open.
    */
   async closeAll(timeoutMs: number, reason = new CloseReason(CloseCode.GOING_AWAY, 'Server is shutting down')): Promise<void> {
-    if (this.running.size === 0) return;
-    for (const session of this.running.keys()) session.close(reason).catch(() => undefined);
+    // The sessions open now: one that opens while this waits is not this call's to end.
+    const closing = [...this.running];
+    if (closing.length === 0) return;
+    for (const [session] of closing) session.close(reason).catch(() => undefined);
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
-    await Promise.race([Promise.allSettled(this.running.values()), timeout]);
+    await Promise.race([Promise.allSettled(closing.map(([, over]) => over)), timeout]);
     clearTimeout(timer);
     // Not awaited after this: a handler that never returns would hold the shutdown forever.
-    for (const session of this.running.keys()) session.terminate();
+    for (const [session] of closing) if (this.running.has(session)) session.terminate();
   }
 
   /** @internal Registers an accepted session until `over` (its handler and connection are done). */

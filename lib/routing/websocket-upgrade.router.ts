@@ -86,10 +86,10 @@ export class WebSocketUpgradeRouter {
       }
       let settle!: () => void;
       const over = new Promise<void>((resolve) => (settle = resolve));
-      const pending = prepareSession(request, socket, head, url, candidates, this.application, (session) => {
-        this.sessions.track(session, over);
-        // Its guards were still deciding when shutdown began: it gets the same goodbye as the others.
-        if (!this.acceptingSessions) session.close(GOING_AWAY).catch(() => undefined);
+      const pending = prepareSession(request, socket, head, url, candidates, this.application, {
+        // Shutdown may have begun while its guards were deciding.
+        admit: () => this.acceptingSessions,
+        onAccept: (session) => this.sessions.track(session, over),
       });
       if (pending === undefined) settle();
       else {

@@ -5,12 +5,11 @@
  * happens around the handler.
  */
 import { Logger } from '@nestjs/common';
-import { CloseCode, CloseReason } from '../protocol/close-reason.js';
+import { CloseReason } from '../protocol/close-reason.js';
 import { Frame } from '../protocol/frame.js';
 import type { WebSocketProtocolError } from '../protocol/protocol-error.js';
-import { ClosedReceiveChannelError, ClosedSendChannelError } from './channel-errors.js';
 import { BoundedReceiveChannel } from './receive-channel.js';
-import { WebSocketCloseException } from './websocket-close.exception.js';
+import { handlerFailure } from './handler-failure.js';
 import type { WebSocketConverter } from './websocket-converter.js';
 import type { FrameReceiver, WebSocketConnection } from './websocket-connection.js';
 import type {
@@ -26,13 +25,6 @@ import type { SessionSettings } from './websocket-session-options.js';
 export type SessionHandler<S = never> = (session: S) => unknown;
 
 const frameSize = (frame: Frame): number => frame.data.length;
-
-const INTERNAL_ERROR = new CloseReason(CloseCode.INTERNAL_ERROR, 'Internal server error');
-
-/** Errors that only say the connection went away under the handler: not worth an error log. */
-export function isConnectionGoneError(error: unknown): boolean {
-  return error instanceof ClosedSendChannelError || error instanceof ClosedReceiveChannelError;
-}
 
 export abstract class BaseWebSocketSession implements WebSocketServerSession, FrameReceiver {
   protected static readonly logger = new Logger('WebSocketSession');
@@ -117,21 +109,13 @@ export abstract class BaseWebSocketSession implements WebSocketServerSession, Fr
     await this.connection.closed;
   }
 
-  /**
-   * The close reason for an error a handler threw: a WebSocketCloseException's
-   * own, else 1011 and one error log; undefined for errors that only say the
-   * connection went away (a normal end).
-   */
-  failureReason(error: unknown): CloseReason | undefined {
-    // Receiving or sending past the end of the connection is how a handler learns it ended: not a failure.
-    if (isConnectionGoneError(error)) {
-      BaseWebSocketSession.logger.debug(`Handler for ${this.call.path} ended with its connection: ${String(error)}`);
-      return undefined;
-    }
-    if (error instanceof WebSocketCloseException) return error.closeReason;
-    const message = error instanceof Error ? error.message : String(error);
-    BaseWebSocketSession.logger.error(`Handler for ${this.call.path} failed: ${message}`, (error as Error)?.stack);
-    return INTERNAL_ERROR;
+  /** The close reason for an error the handler threw (see handlerFailure), logged once. */
+  private failureReason(error: unknown): CloseReason | undefined {
+    const { reason, level } = handlerFailure(error);
+    const message = `Handler for ${this.call.path} ended with ${String(error)}`;
+    if (level === 'error') BaseWebSocketSession.logger.error(message, (error as Error)?.stack);
+    else BaseWebSocketSession.logger[level](message);
+    return reason;
   }
 
   abstract close(reason?: CloseReason): Promise<void>;

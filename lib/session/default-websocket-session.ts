@@ -12,6 +12,7 @@ import { FrameType } from '../protocol/frame-type.js';
 import { WebSocketProtocolError } from '../protocol/protocol-error.js';
 import { isValidUtf8, Utf8Validator } from '../protocol/utf8-validator.js';
 import { BaseWebSocketSession } from './base-websocket-session.js';
+import { notOpenError } from './websocket-connection.js';
 import type { DefaultWebSocketServerSession } from './websocket-session.js';
 
 const ignore = () => undefined;
@@ -33,6 +34,7 @@ export class DefaultWebSocketServerSessionImpl extends BaseWebSocketSession impl
   private pingTimer: NodeJS.Timeout | undefined;
   private pongTimer: NodeJS.Timeout | undefined;
   private pingPayload: Buffer | undefined;
+  private opened = false;
 
   constructor(...args: ConstructorParameters<typeof BaseWebSocketSession>) {
     super(...args);
@@ -44,6 +46,12 @@ export class DefaultWebSocketServerSessionImpl extends BaseWebSocketSession impl
         resolve(reason);
       };
     });
+  }
+
+  /** The pinger starts with the session, not before: no Ping may precede the 101. */
+  open(): void {
+    super.open();
+    this.opened = true;
     this.schedulePing();
   }
 
@@ -103,6 +111,7 @@ export class DefaultWebSocketServerSessionImpl extends BaseWebSocketSession impl
 
   /** Sends Close, then waits for the peer's Close at most `closeTimeout` before dropping the connection. */
   async close(reason: CloseReason = new CloseReason(CloseCode.NORMAL)): Promise<void> {
+    if (!this.opened) throw notOpenError();
     if (this.closing || this.connection.isClosed) return;
     const frame = new Frame.Close(reason); // throws on a reason that may not go on the wire
     this.beginClosing(reason);
@@ -202,7 +211,7 @@ export class DefaultWebSocketServerSessionImpl extends BaseWebSocketSession impl
 
   private schedulePing(): void {
     this.stopPinger();
-    if (this.pingInterval <= 0 || this.closing || this.connection.isClosed) return;
+    if (!this.opened || this.pingInterval <= 0 || this.closing || this.connection.isClosed) return;
     this.pingTimer = setTimeout(() => this.ping(), this.pingInterval);
     this.pingTimer.unref();
   }

@@ -28,13 +28,20 @@ const KEEP_ALIVE_DELAY = 30_000;
 const logger = new Logger('WebSocketConnection');
 const EMPTY = Buffer.alloc(0);
 
+/** Sending before the 101 would put WebSocket frames where the client still reads an HTTP response. */
+export function notOpenError(): Error {
+  return new Error('This WebSocket session is not open yet: nothing can be sent before the handshake completes');
+}
+
 export class WebSocketConnection {
   private readonly parser: FrameParser;
   private readonly serializer = new FrameSerializer();
   private receiver: FrameReceiver | undefined;
   private reading = true;
   private paused = false;
-  private writable = true;
+  /** False until `start()`: nothing may reach the socket before the 101 that `start()` follows. */
+  private writable = false;
+  private started = false;
   private socketClosed = false;
   private closeFrameWritten = false;
   private drain: Promise<void> | undefined;
@@ -65,6 +72,8 @@ export class WebSocketConnection {
   /** Starts reading; frames go to the receiver from now on. */
   start(receiver: FrameReceiver): void {
     this.receiver = receiver;
+    this.started = true;
+    this.writable = !this.socketClosed;
     const socket = this.socket;
     socket.setTimeout(0);
     socket.setNoDelay(true);
@@ -132,6 +141,7 @@ export class WebSocketConnection {
 
   /** Writes a frame; resolves at once while the socket's buffer has room, else on 'drain'. */
   write(frame: Frame): Promise<void> {
+    if (!this.started) return Promise.reject(notOpenError());
     if (!this.writable || this.closeFrameWritten) return Promise.reject(new ClosedSendChannelError());
     let parts: Buffer[];
     try {

@@ -2,7 +2,7 @@
  * The opening handshake on a raw `(request, socket, head)` and the start of
  * a session on it, as Ktor's `WebSocketUpgrade`: the programmatic path, with
  * no decorator needed. The route router accepts connections through the same
- * `upgradeToSession`, so both paths answer the same way.
+ * `prepareSession`, so both paths answer the same way.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
@@ -104,8 +104,16 @@ function selectByProtocol<T extends UpgradeCandidate>(candidates: T[], offered: 
 export interface PendingSession<T extends UpgradeCandidate = UpgradeCandidate> {
   readonly candidate: T;
   readonly session: BaseWebSocketSession;
-  /** Writes the 101 and starts reading frames; false (and the socket destroyed) when the client is already gone. */
+  /** Writes the 101 and starts reading frames; false when the client is already gone or `admit` said no (503). */
   accept(): boolean;
+}
+
+/** What the caller of `prepareSession` learns of, or decides at, the moment of the 101. */
+export interface AcceptHooks {
+  /** False answers 503 instead of the 101 (e.g. shutdown began while guards were deciding). */
+  admit?(): boolean;
+  /** The 101 went out and the session is reading. */
+  onAccept?(session: BaseWebSocketSession): void;
 }
 
 /**
@@ -119,7 +127,7 @@ export function prepareSession<T extends UpgradeCandidate>(
   url: URL,
   candidates: T[],
   application: WebSocketApplicationContext | undefined,
-  onAccept?: (session: BaseWebSocketSession) => void,
+  hooks: AcceptHooks = {},
 ): PendingSession<T> | undefined {
   let key: string;
   let chosen: T;
@@ -154,9 +162,13 @@ export function prepareSession<T extends UpgradeCandidate>(
       socket.destroy();
       return false;
     }
+    if (hooks.admit?.() === false) {
+      refuseUpgrade(request, socket, 503, 'Server is shutting down');
+      return false;
+    }
     socket.write(switchingProtocolsResponse(key, chosen.protocol));
     session.open();
-    onAccept?.(session);
+    hooks.onAccept?.(session);
     return true;
   };
   return { candidate: chosen, session, accept };

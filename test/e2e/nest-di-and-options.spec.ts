@@ -24,6 +24,7 @@ import { Test } from '@nestjs/testing';
 import {
   WEBSOCKET_SESSION,
   WebSocketRoute,
+  WebSocketSessions,
   WebSocketsModule,
   WsSession,
   type DefaultWebSocketServerSession,
@@ -373,6 +374,15 @@ class WsOptionsModule {}
 @Module({ imports: [WebSocketsModule.forRoot({ isGlobal: true, maxFrameSize: 1024 })] })
 class FeatureModuleWithGlobalWebSockets {}
 
+@Injectable()
+class RegistryUser {
+  constructor(readonly sessions: WebSocketSessions) {}
+}
+
+/** A module that does not import WebSocketsModule, yet injects its registry. */
+@Module({ providers: [RegistryUser], exports: [RegistryUser] })
+class RegistryUserModule {}
+
 const wsConfig = () => ConfigModule.forRoot({ load: [() => ({ ws: { maxFrameSize: 1024 } })], ignoreEnvFile: true });
 
 describe('module options', () => {
@@ -417,11 +427,20 @@ describe('module options', () => {
     await expectLimit1024(t);
   });
 
-  it('isGlobal: makes the module global, and its options still apply from a feature module', async () => {
-    const dynamic = WebSocketsModule.forRoot({ isGlobal: true, maxFrameSize: 1024 });
-    expect(dynamic.global).toBe(true);
-    expect(WebSocketsModule.forRoot({ maxFrameSize: 1024 }).global).toBe(false);
-    expect(WebSocketsModule.forRootAsync({ isGlobal: true, useFactory: () => ({}) }).global).toBe(true);
+  it('isGlobal: true by default, so modules that do not import WebSocketsModule inject the registry; false keeps it to the importer', async () => {
+    expect(WebSocketsModule.forRoot().global).toBe(true);
+    expect(WebSocketsModule.forRoot({ isGlobal: false }).global).toBe(false);
+    expect(WebSocketsModule.forRootAsync({ isGlobal: false, useFactory: () => ({}) }).global).toBe(false);
+    t = await startApp([OptionsController], {}, [], { imports: [WebSocketsModule.forRoot({ maxFrameSize: 1024 }), RegistryUserModule] });
+    expect(t.app.get(RegistryUser).sessions).toBe(t.app.get(WebSocketSessions));
+    await expectLimit1024(t);
+    await t.close();
+    t = undefined;
+    const local = startApp([OptionsController], {}, [], { imports: [WebSocketsModule.forRoot({ isGlobal: false }), RegistryUserModule] });
+    await expect(local).rejects.toThrow(/WebSocketSessions/);
+  });
+
+  it('isGlobal: a global WebSocketsModule imported by a feature module still applies its options', async () => {
     t = await startApp([OptionsController], {}, [], { imports: [FeatureModuleWithGlobalWebSockets] });
     await expectLimit1024(t);
   });
