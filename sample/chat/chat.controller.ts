@@ -27,6 +27,8 @@ export class ChatController {
     const inRoom = { route: session.call.route, params: { room } };
     await this.sessions.broadcastSerialized<ChatEvent>(inRoom, { type: 'join', name: who });
     try {
+      // Each broadcast waits for the members' sockets (backpressure): a member that stops reading
+      // slows the room until its ping times out (pingInterval + timeout in app.module.ts) and it is closed.
       for await (const frame of session.incoming) {
         await this.sessions.broadcastSerialized<ChatEvent>(inRoom, { type: 'message', name: who, text: frame.readText() });
       }
