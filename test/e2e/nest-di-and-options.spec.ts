@@ -15,12 +15,10 @@ import {
   Injectable,
   Module,
   Scope,
-  type DynamicModule,
   type Type,
 } from '@nestjs/common';
 import { ContextIdFactory, REQUEST, type ContextId, type ContextIdStrategy, type HostComponentInfo } from '@nestjs/core';
 import { ConfigModule, ConfigService } from '@nestjs/config';
-import { Test } from '@nestjs/testing';
 import {
   WEBSOCKET_SESSION,
   WebSocketRoute,
@@ -32,7 +30,7 @@ import {
   type WebSocketsModuleOptions,
 } from 'nest-websocket-routes';
 import { ClientTracker } from '../support/client-tracker.js';
-import { PLATFORMS, startApp, type TestApp } from '../support/nest-app.js';
+import { initApp, PLATFORMS, startApp, type TestApp } from '../support/nest-app.js';
 import { Opcode, RawClient } from '../support/raw-client.js';
 import { WsClient } from '../support/ws-client.js';
 
@@ -481,15 +479,6 @@ function controllerWith(options: WebSocketRouteOptions): Type {
   return BadRouteController;
 }
 
-async function initWith(imports: DynamicModule[], controllers: Type[]): Promise<void> {
-  const moduleRef = await Test.createTestingModule({ imports, controllers }).compile();
-  const app = moduleRef.createNestApplication({ logger: false });
-  try {
-    await app.init();
-  } finally {
-    await app.close().catch(() => undefined);
-  }
-}
 
 const INVALID: Array<[WebSocketsModuleOptions, string]> = [
   [{ maxFrameSize: 0 }, 'maxFrameSize'],
@@ -500,17 +489,17 @@ const INVALID: Array<[WebSocketsModuleOptions, string]> = [
 
 describe('invalid options fail at startup', () => {
   it.each(INVALID)('forRoot(%j) names %s', async (options, name) => {
-    await expect(initWith([WebSocketsModule.forRoot(options)], [OptionsController])).rejects.toThrow(`"${name}"`);
+    await expect(initApp([OptionsController], [WebSocketsModule.forRoot(options)])).rejects.toThrow(`"${name}"`);
   });
 
   it.each(INVALID)('forRootAsync resolving %j names %s', async (options, name) => {
     await expect(
-      initWith([WebSocketsModule.forRootAsync({ useFactory: async () => options })], [OptionsController]),
+      initApp([OptionsController], [WebSocketsModule.forRootAsync({ useFactory: async () => options })]),
     ).rejects.toThrow(`"${name}"`);
   });
 
   it.each(INVALID)('@WebSocketRoute(path, %j) names %s and the route', async (options, name) => {
-    const init = initWith([WebSocketsModule.forRoot()], [controllerWith(options)]);
+    const init = initApp([controllerWith(options)]);
     await expect(init).rejects.toThrow(`"${name}"`);
     await expect(init).rejects.toThrow('BadRouteController.handle');
   });

@@ -20,10 +20,9 @@ import {
   type Type,
 } from '@nestjs/common';
 import { RouterModule } from '@nestjs/core';
-import { Test } from '@nestjs/testing';
 import { WebSocketRoute, WebSocketsModule, type DefaultWebSocketServerSession } from 'nest-websocket-routes';
 import { ClientTracker } from '../support/client-tracker.js';
-import { PLATFORMS, startApp, type Platform, type TestApp } from '../support/nest-app.js';
+import { initApp, PLATFORMS, startApp, type Platform, type TestApp } from '../support/nest-app.js';
 import { WsClient } from '../support/ws-client.js';
 
 const clients = new ClientTracker();
@@ -536,15 +535,6 @@ class ModuleWs {
 @Module({ controllers: [ModuleWs] })
 class RoutedModule {}
 
-async function initWith(controllers: Type[], imports: Array<Type | DynamicModule> = [WebSocketsModule.forRoot()]): Promise<void> {
-  const moduleRef = await Test.createTestingModule({ imports, controllers }).compile();
-  const app = moduleRef.createNestApplication({ logger: false });
-  try {
-    await app.init();
-  } finally {
-    await app.close().catch(() => undefined);
-  }
-}
 
 describe('route collisions fail at startup', () => {
   it.each<[string, Type[], string[]]>([
@@ -552,13 +542,13 @@ describe('route collisions fail at startup', () => {
     ['paths differing only in param names', [ParamX, ParamY], ['ParamX.byX {/a/:x}', 'ParamY.byY {/a/:y}']],
     ['the same path and subprotocol', [ProtocolA, ProtocolB], ['ProtocolA.one {/proto/ws}', 'ProtocolB.two {/proto/ws}', 'p.v1']],
   ])('%s', async (_case, controllers, named) => {
-    const init = initWith(controllers);
+    const init = initApp(controllers);
     await expect(init).rejects.toThrow('WebSocket routes collide');
     for (const part of named) await expect(init).rejects.toThrow(part);
   });
 
   it('a path that a RouterModule prefix makes equal to another', async () => {
-    const init = initWith(
+    const init = initApp(
       [RootAdminWs],
       [WebSocketsModule.forRoot(), RoutedModule, RouterModule.register([{ path: 'admin', module: RoutedModule }])],
     );

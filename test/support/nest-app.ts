@@ -56,3 +56,14 @@ export async function startApp(
     close: () => app.close(),
   };
 }
+
+/** Builds and initializes an app without listening, then closes it: for what must fail (or pass) at startup. */
+export async function initApp(controllers: Type[], imports: Array<Type | DynamicModule> = [WebSocketsModule.forRoot()]): Promise<void> {
+  const moduleRef = await Test.createTestingModule({ imports, controllers }).compile();
+  const app = moduleRef.createNestApplication({ logger: false });
+  try {
+    await app.init();
+  } finally {
+    await app.close().catch(() => undefined);
+  }
+}
