@@ -8,7 +8,6 @@
  * a refusal is a real HTTP answer.
  */
 import { ServerResponse, type IncomingMessage } from 'node:http';
-import type { Socket } from 'node:net';
 import type { HttpServer } from '@nestjs/common';
 import type { BaseWebSocketSession } from '../session/base-websocket-session.js';
 
@@ -39,12 +38,9 @@ export function sessionOfRequest(request: unknown): BaseWebSocketSession | undef
   return sessions.get(request as IncomingMessage);
 }
 
-export function createUpgradeExchange(
-  httpAdapter: HttpServer,
-  request: IncomingMessage,
-  socket: Socket,
-  session: BaseWebSocketSession,
-): UpgradeExchange {
+export function createUpgradeExchange(httpAdapter: HttpServer, session: BaseWebSocketSession): UpgradeExchange {
+  const { request } = session.call;
+  const socket = request.socket;
   sessions.set(request, session);
   const response = new ServerResponse(request);
   response.shouldKeepAlive = false;

@@ -6,7 +6,6 @@
  * exception filters as an HTTP error (a real HTTP answer); one after it
  * goes through them as a WebSocket error and ends in a close code.
  */
-import type { Socket } from 'node:net';
 import { HttpStatus, Injectable, Logger, RequestMethod, type HttpServer } from '@nestjs/common';
 import { ApplicationConfig, ContextIdFactory, ExternalContextCreator, type ContextId } from '@nestjs/core';
 import { ExternalExceptionFilterContext } from '@nestjs/core/exceptions/external-exception-filter-context.js';
@@ -39,6 +38,12 @@ type RouteMethod = (...args: any[]) => any;
 type Pipeline = (pending: PendingSession<RouteCandidate>, exchange: UpgradeExchange) => Promise<void>;
 type Phase = 'deciding' | 'open' | 'gone';
 
+/** Nest's HTTP route machinery for one HTTP adapter: parameters, guards and pipes, and the HTTP exception filters. */
+interface HttpParts {
+  adapter: HttpServer;
+  execution: RouterExecutionContext;
+  filters: RouterExceptionFilters;
+}
 
 @Injectable()
 export class WebSocketRouteHandlerFactory {
@@ -51,6 +56,7 @@ export class WebSocketRouteHandlerFactory {
   private readonly interceptorsContextCreator: InterceptorsContextCreator;
   private readonly interceptorsConsumer = new InterceptorsConsumer();
   private readonly webSocketFilters: ExternalExceptionFilterContext;
+  private http: HttpParts | undefined;
 
   constructor(
     externalContextCreator: ExternalContextCreator,
@@ -67,25 +73,11 @@ export class WebSocketRouteHandlerFactory {
   }
 
   create(route: DiscoveredWebSocketRoute, httpAdapter: HttpServer): RouteUpgradeHandler {
-    const nest = {
-      execution: new RouterExecutionContext(
-        new RouteParamsFactory(this.config),
-        this.pipesContextCreator,
-        new PipesConsumer(),
-        this.guardsContextCreator,
-        new GuardsConsumer(),
-        this.interceptorsContextCreator,
-        this.interceptorsConsumer,
-        httpAdapter,
-      ),
-      httpFilters: new RouterExceptionFilters(this.container, this.config, httpAdapter),
-      httpAdapter,
-    };
+    const http = this.httpParts(httpAdapter);
     const { controller, moduleKey, methodName } = route;
-    const open = (pending: PendingSession<RouteCandidate>) =>
-      createUpgradeExchange(httpAdapter, pending.session.call.request, pending.session.call.request.socket as Socket, pending.session);
+    const open = (pending: PendingSession<RouteCandidate>) => createUpgradeExchange(httpAdapter, pending.session);
     if (controller.isDependencyTreeStatic()) {
-      const pipeline = this.pipeline(nest, route, controller.instance, STATIC_CONTEXT);
+      const pipeline = this.pipeline(http, route, controller.instance, STATIC_CONTEXT);
       return async (pending) => pipeline(pending, open(pending));
     }
     const module = this.container.getModuleByKey(moduleKey);
@@ -97,14 +89,31 @@ export class WebSocketRouteHandlerFactory {
       try {
         const contextId = this.contextIdOf(exchange.request, isDurable);
         const instance = await this.injector.loadPerContext(controller.instance, module, module.controllers, contextId, controller);
-        pipeline = this.pipeline(nest, route, instance, contextId);
+        pipeline = this.pipeline(http, route, instance, contextId);
       } catch (error) {
         const method = (controller.instance as Record<string, RouteMethod>)[methodName];
-        answerRefusal(error, nest.httpFilters.create(controller.instance, method, moduleKey), exchange, httpAdapter, this.logger);
+        answerRefusal(error, http.filters.create(controller.instance, method, moduleKey), exchange, httpAdapter, this.logger);
         return;
       }
       await pipeline(pending, exchange);
     };
+  }
+
+  private httpParts(adapter: HttpServer): HttpParts {
+    if (this.http?.adapter !== adapter) {
+      const execution = new RouterExecutionContext(
+        new RouteParamsFactory(this.config),
+        this.pipesContextCreator,
+        new PipesConsumer(),
+        this.guardsContextCreator,
+        new GuardsConsumer(),
+        this.interceptorsContextCreator,
+        this.interceptorsConsumer,
+        adapter,
+      );
+      this.http = { adapter, execution, filters: new RouterExceptionFilters(this.container, this.config, adapter) };
+    }
+    return this.http;
   }
 
   /** One DI context per session, as Nest makes one per HTTP request: REQUEST is the upgrade request. */
@@ -119,7 +128,7 @@ export class WebSocketRouteHandlerFactory {
   }
 
   private pipeline(
-    nest: { execution: RouterExecutionContext; httpFilters: RouterExceptionFilters; httpAdapter: HttpServer },
+    http: HttpParts,
     route: DiscoveredWebSocketRoute,
     instance: object,
     contextId: ContextId,
@@ -127,7 +136,7 @@ export class WebSocketRouteHandlerFactory {
     const { moduleKey, methodName } = route;
     const inquirerId = route.controller.id;
     const method = (instance as Record<string, RouteMethod>)[methodName];
-    const { argsLength, paramtypes, getParamsMetadata } = nest.execution.getMetadata(
+    const { argsLength, paramtypes, getParamsMetadata } = http.execution.getMetadata(
       instance,
       method,
       methodName,
@@ -137,10 +146,10 @@ export class WebSocketRouteHandlerFactory {
     );
     const paramsOptions = this.contextUtils.mergeParamsMetatypes(getParamsMetadata(moduleKey, contextId, inquirerId), paramtypes);
     const enhancerArgs = [instance, method, moduleKey, contextId, inquirerId] as const;
-    const canActivate = nest.execution.createGuardsFn(this.guardsContextCreator.create(...enhancerArgs), instance, method, 'http');
-    const applyPipes = nest.execution.createPipesFn(this.pipesContextCreator.create(...enhancerArgs), paramsOptions);
+    const canActivate = http.execution.createGuardsFn(this.guardsContextCreator.create(...enhancerArgs), instance, method, 'http');
+    const applyPipes = http.execution.createPipesFn(this.pipesContextCreator.create(...enhancerArgs), paramsOptions);
     const interceptors = this.interceptorsContextCreator.create(...enhancerArgs);
-    const httpFilters = nest.httpFilters.create(...enhancerArgs);
+    const httpFilters = http.filters.create(...enhancerArgs);
     const webSocketFilters = this.webSocketFilters.create(...enhancerArgs);
     // A method with no decorated parameter takes the session, as a plain `(session) => ...` handler.
     const takesSession = paramsOptions.length === 0;
@@ -166,10 +175,10 @@ export class WebSocketRouteHandlerFactory {
         const result: unknown = await this.interceptorsConsumer.intercept(interceptors, httpArgs, instance, method, invoke, 'http');
         const value = isObservable(result) ? await lastValueFrom(result, { defaultValue: undefined }) : result;
         // An interceptor that answers without calling the handler answers the upgrade request, as it would a GET.
-        if (upgrade.phase === 'deciding') nest.httpAdapter.reply(response, value, HttpStatus.OK);
+        if (upgrade.phase === 'deciding') http.adapter.reply(response, value, HttpStatus.OK);
         else if (upgrade.phase === 'open') await session.finish();
       } catch (error) {
-        if (upgrade.phase === 'deciding') answerRefusal(error, httpFilters, exchange, nest.httpAdapter, this.logger);
+        if (upgrade.phase === 'deciding') answerRefusal(error, httpFilters, exchange, http.adapter, this.logger);
         else if (upgrade.phase === 'open') await session.finish(await closeReasonAfterFilters(error, webSocketFilters, session, this.logger));
       }
     };
