@@ -34,7 +34,6 @@ export class DefaultWebSocketServerSessionImpl extends BaseWebSocketSession impl
   private pingTimer: NodeJS.Timeout | undefined;
   private pongTimer: NodeJS.Timeout | undefined;
   private pingPayload: Buffer | undefined;
-  private opened = false;
 
   constructor(...args: ConstructorParameters<typeof BaseWebSocketSession>) {
     super(...args);
@@ -51,7 +50,6 @@ export class DefaultWebSocketServerSessionImpl extends BaseWebSocketSession impl
   /** The pinger starts with the session, not before: no Ping may precede the 101. */
   open(): void {
     super.open();
-    this.opened = true;
     this.schedulePing();
   }
 
@@ -111,7 +109,7 @@ export class DefaultWebSocketServerSessionImpl extends BaseWebSocketSession impl
 
   /** Sends Close, then waits for the peer's Close at most `closeTimeout` before dropping the connection. */
   async close(reason: CloseReason = new CloseReason(CloseCode.NORMAL)): Promise<void> {
-    if (!this.opened) throw notOpenError();
+    if (!this.connection.isStarted) throw notOpenError();
     if (this.closing || this.connection.isClosed) return;
     const frame = new Frame.Close(reason); // throws on a reason that may not go on the wire
     this.beginClosing(reason);
@@ -211,7 +209,7 @@ export class DefaultWebSocketServerSessionImpl extends BaseWebSocketSession impl
 
   private schedulePing(): void {
     this.stopPinger();
-    if (!this.opened || this.pingInterval <= 0 || this.closing || this.connection.isClosed) return;
+    if (!this.connection.isStarted || this.pingInterval <= 0 || this.closing || this.connection.isClosed) return;
     this.pingTimer = setTimeout(() => this.ping(), this.pingInterval);
     this.pingTimer.unref();
   }

@@ -64,6 +64,11 @@ export class WebSocketConnection {
     return this.socketClosed;
   }
 
+  /** True once `start()` ran: the 101 went out and frames may flow. */
+  get isStarted(): boolean {
+    return this.started;
+  }
+
   /** True once a Close frame went out: RFC 6455 §5.5.1 allows nothing after it. */
   get closeFrameSent(): boolean {
     return this.closeFrameWritten;
