@@ -74,7 +74,8 @@ export class WebSocketSessions {
     selector: WebSocketSessionsSelector | Iterable<WebSocketServerSession>,
     value: T,
   ): Promise<BroadcastResult> {
-    // Serialized once per converter (routes may set their own), inside the promise so a converter that throws fails the broadcast, not the caller's turn.
+    // Once per converter (routes may set their own); inside the promise, so a converter
+    // that throws counts as failed sends instead of throwing into the caller's turn.
     const frames = new Map<WebSocketServerSession['converter'], Frame>();
     return settle(
       this.select(selector).map(async (session) => {
@@ -86,8 +87,8 @@ export class WebSocketSessions {
   }
 
   /**
-   * Closes every open session (1001 by default), waits up to `timeoutMs` for
-   * their handlers to finish, then drops the connections still open.
+   * Closes every session open now (1001 by default), waits up to `timeoutMs`
+   * for their handlers to finish, then drops those still open.
    */
   async closeAll(timeoutMs: number, reason = new CloseReason(CloseCode.GOING_AWAY, 'Server is shutting down')): Promise<void> {
     // The sessions open now: one that opens while this waits is not this call's to end.
