@@ -14,6 +14,7 @@ export {
 export { WebSocketCloseException } from './session/websocket-close.exception.js';
 export { WebSocketUpgrade, type WebSocketUpgradeOptions } from './upgrade/websocket-upgrade.js';
 export { Frame } from './protocol/frame.js';
+export type { AllowedOrigin } from './protocol/origin-policy.js';
 export { FrameType } from './protocol/frame-type.js';
 export { CloseReason, CloseCode } from './protocol/close-reason.js';
 export type {

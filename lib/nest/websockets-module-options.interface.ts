@@ -1,4 +1,5 @@
 /** Options of `WebSocketsModule.forRoot` / `forRootAsync`, as Ktor's `install(WebSockets) { }`. */
+import type { AllowedOrigin } from '../protocol/origin-policy.js';
 import type { WebSocketSessionOptions } from '../session/websocket-session-options.js';
 
 export interface WebSocketsModuleOptions extends WebSocketSessionOptions {
@@ -7,4 +8,12 @@ export interface WebSocketsModuleOptions extends WebSocketSessionOptions {
    * every session close 1001; the rest are then terminated. Default 5 000.
    */
   shutdownTimeout?: number;
+  /**
+   * Browser origins that may connect (a route may set its own). Default:
+   * the server's own origin only; requests without `Origin` (not from a
+   * browser page) always pass.
+   */
+  allowedOrigins?: AllowedOrigin[];
+  /** Sessions all routes hold at once (open, or still deciding before the 101); more get 503. Default 10 000. */
+  maxConnections?: number;
 }

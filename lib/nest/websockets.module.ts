@@ -24,9 +24,13 @@ import {
 import type { WebSocketsModuleOptions } from './websockets-module-options.interface.js';
 import { WebSocketRouteHandlerFactory } from './websocket-route-handler.factory.js';
 import { WebSocketsCoreModule } from './websockets-core.module.js';
+import { originPolicy } from '../protocol/origin-policy.js';
+import type { WebSocketApplicationContext } from '../session/websocket-session.js';
 import { checkIntegerOption, resolveSessionSettings } from '../session/websocket-session-options.js';
 
 const DEFAULT_SHUTDOWN_TIMEOUT = 5_000;
+/** A bound on the sockets and memory one flood can take; raise it for more. */
+const DEFAULT_MAX_CONNECTIONS = 10_000;
 
 @Module({
   imports: [DiscoveryModule, WebSocketsCoreModule],
@@ -39,6 +43,7 @@ export class WebSocketsModule
 {
   private readonly logger = new Logger('WebSocketsModule');
   private readonly shutdownTimeout: number;
+  private readonly maxConnections: number;
 
   constructor(
     @Inject(WEBSOCKETS_MODULE_OPTIONS) private readonly options: WebSocketsModuleOptions,
@@ -51,7 +56,9 @@ export class WebSocketsModule
     super();
     // Checked here too, so a bad option fails startup even in an app without routes.
     resolveSessionSettings(options);
+    originPolicy(options.allowedOrigins);
     this.shutdownTimeout = checkIntegerOption('shutdownTimeout', options.shutdownTimeout ?? DEFAULT_SHUTDOWN_TIMEOUT, 0);
+    this.maxConnections = checkIntegerOption('maxConnections', options.maxConnections ?? DEFAULT_MAX_CONNECTIONS, 1);
   }
 
   static forRoot(options: typeof WEBSOCKETS_OPTIONS_TYPE = {}) {
@@ -71,15 +78,16 @@ export class WebSocketsModule
     }
     const routes = discovered.flatMap((route): WebSocketRouteDefinition[] => {
       const handle = this.handlers.create(route, httpAdapter);
-      const { protocol, raw, settings, name } = route;
-      return route.paths.map((path) => ({ path, protocol, raw, settings, name, handle }));
+      const { protocol, raw, settings, originAllowed, maxConnections, name } = route;
+      return route.paths.map((path) => ({ path, protocol, raw, settings, originAllowed, maxConnections, name, handle }));
     });
     // ModuleRef looks only inside this module unless told otherwise; the session's application sees them all.
     const moduleRef = this.moduleRef;
-    this.router.mount(routes, httpAdapter, {
+    const application = {
       get: (token, options) => moduleRef.get(token, { strict: false, ...options }),
       resolve: (token, contextId, options) => moduleRef.resolve(token, contextId, { strict: false, ...options }),
-    });
+    } satisfies WebSocketApplicationContext;
+    this.router.mount(routes, httpAdapter, application, this.maxConnections);
   }
 
   beforeApplicationShutdown(): Promise<void> {

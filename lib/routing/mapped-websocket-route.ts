@@ -4,6 +4,7 @@
  * upgrade once the handshake checks passed.
  */
 import { match, parse, type MatchFunction, type Token } from 'path-to-regexp';
+import type { OriginPolicy } from '../protocol/origin-policy.js';
 import type { SessionSettings } from '../session/websocket-session-options.js';
 import type { PendingSession, UpgradeCandidate } from '../upgrade/websocket-upgrade.js';
 
@@ -24,6 +25,9 @@ export interface WebSocketRouteDefinition {
   protocol: string | undefined;
   raw: boolean;
   settings: SessionSettings;
+  originAllowed: OriginPolicy;
+  /** Sessions this route may hold at once (open or deciding); undefined: only the module's limit. */
+  maxConnections: number | undefined;
   handle: RouteUpgradeHandler;
   /** `ControllerName.method`, for logs. */
   name: string;

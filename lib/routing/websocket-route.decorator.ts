@@ -4,6 +4,7 @@
  * prefix), as Ktor's `webSocket` / `webSocketRaw`.
  */
 import { SetMetadata } from '@nestjs/common';
+import type { AllowedOrigin } from '../protocol/origin-policy.js';
 import type { WebSocketSessionOptions } from '../session/websocket-session-options.js';
 import { WEBSOCKET_ROUTE_METADATA } from './websocket-routes.constants.js';
 
@@ -12,6 +13,10 @@ export interface WebSocketRouteOptions extends WebSocketSessionOptions {
   protocol?: string;
   /** A raw session (`webSocketRaw`): every frame as it came, nothing automatic. Default false. */
   raw?: boolean;
+  /** Browser origins that may connect to this route, instead of the module's `allowedOrigins`. */
+  allowedOrigins?: AllowedOrigin[];
+  /** Sessions this route holds at once (open, or still deciding before the 101); more get 503. Default: no limit but the module's. */
+  maxConnections?: number;
 }
 
 export interface WebSocketRouteMetadata extends WebSocketRouteOptions {

@@ -10,7 +10,13 @@ import { ApplicationConfig, DiscoveryService, MetadataScanner, ModulesContainer 
 import type { InstanceWrapper } from '@nestjs/core/injector/instance-wrapper.js';
 import type { RoutePathMetadata } from '@nestjs/core/router/interfaces/route-path-metadata.interface.js';
 import { RoutePathFactory } from '@nestjs/core/router/route-path-factory.js';
-import { resolveSessionSettings, type SessionSettings, type WebSocketSessionOptions } from '../session/websocket-session-options.js';
+import { originPolicy, type AllowedOrigin, type OriginPolicy } from '../protocol/origin-policy.js';
+import {
+  checkIntegerOption,
+  resolveSessionSettings,
+  type SessionSettings,
+  type WebSocketSessionOptions,
+} from '../session/websocket-session-options.js';
 import type { WebSocketRouteMetadata } from './websocket-route.decorator.js';
 import { WebSocketRoutesMetadataAccessor } from './websocket-routes-metadata.accessor.js';
 
@@ -21,6 +27,9 @@ export interface DiscoveredWebSocketRoute {
   protocol: string | undefined;
   raw: boolean;
   settings: SessionSettings;
+  originAllowed: OriginPolicy;
+  /** Sessions the route may hold at once, if it sets a limit of its own. */
+  maxConnections: number | undefined;
   controller: InstanceWrapper<object>;
   /** Key of the module that declares the controller, for its enhancers. */
   moduleKey: string;
@@ -43,8 +52,8 @@ export class WebSocketRoutesExplorer {
     this.pathFactory = new RoutePathFactory(config);
   }
 
-  /** Every route of every controller; `defaults` are the module-wide session options. */
-  explore(defaults: WebSocketSessionOptions): DiscoveredWebSocketRoute[] {
+  /** Every route of every controller; `defaults` are the module-wide options. */
+  explore(defaults: WebSocketSessionOptions & { allowedOrigins?: AllowedOrigin[] }): DiscoveredWebSocketRoute[] {
     const routes: DiscoveredWebSocketRoute[] = [];
     for (const controller of this.discovery.getControllers()) {
       const { instance, metatype, host } = controller;
@@ -59,7 +68,11 @@ export class WebSocketRoutesExplorer {
           paths: this.fullPaths(metatype, host.metatype, method, route),
           protocol: route.protocol,
           raw: route.raw === true,
-          settings: settingsOf(name, defaults, route),
+          settings: named(name, () => resolveSessionSettings(defaults, route)),
+          originAllowed: named(name, () => originPolicy(route.allowedOrigins ?? defaults.allowedOrigins)),
+          maxConnections: named(name, () =>
+            route.maxConnections === undefined ? undefined : checkIntegerOption('maxConnections', route.maxConnections, 1),
+          ),
           controller: controller as InstanceWrapper<object>,
           moduleKey: host.token,
           methodName,
@@ -106,9 +119,10 @@ function controllerPaths(controller: Function): string[] {
   return Array.isArray(prefix) ? prefix : [prefix];
 }
 
-function settingsOf(name: string, defaults: WebSocketSessionOptions, route: WebSocketRouteMetadata): SessionSettings {
+/** A route's option, checked: an invalid one fails startup naming the route. */
+function named<T>(name: string, resolve: () => T): T {
   try {
-    return resolveSessionSettings(defaults, route);
+    return resolve();
   } catch (error) {
     throw new TypeError(`${name}: ${(error as Error).message}`);
   }

@@ -31,15 +31,26 @@ export class WebSocketUpgradeRouter {
   private acceptingSessions = true;
   private server: Server | undefined;
   private release: (() => void) | undefined;
+  private maxConnections = Infinity;
+  /** Upgrades taken and not over yet (deciding before the 101, or open), in all and per route. */
+  private connections = 0;
+  private readonly routeConnections = new Map<WebSocketRouteDefinition, number>();
 
   constructor(private readonly sessions: WebSocketSessions) {}
 
   /**
    * Binds the routes to the HTTP server: the upgrade claim, and a 426 answer
    * for plain GETs on route paths that no HTTP route took. Throws when two
-   * routes would take the same requests.
+   * routes would take the same requests. Past `maxConnections` sessions at
+   * once (all routes), upgrades get 503.
    */
-  mount(definitions: WebSocketRouteDefinition[], httpAdapter: HttpServer, application: WebSocketApplicationContext): void {
+  mount(
+    definitions: WebSocketRouteDefinition[],
+    httpAdapter: HttpServer,
+    application: WebSocketApplicationContext,
+    maxConnections = Infinity,
+  ): void {
+    this.maxConnections = maxConnections;
     const matching = pathMatchingOf(httpAdapter);
     checkCollisions(definitions, matching);
     this.routes = definitions.map((definition) => new MappedWebSocketRoute(definition, matching));
@@ -84,6 +95,10 @@ export class WebSocketUpgradeRouter {
         refuseUpgrade(request, socket, 503, 'Server is shutting down');
         return true;
       }
+      if (this.connections >= this.maxConnections) {
+        refuseUpgrade(request, socket, 503, `Too many connections (maxConnections ${this.maxConnections})`);
+        return true;
+      }
       let settle!: () => void;
       const over = new Promise<void>((resolve) => (settle = resolve));
       const pending = prepareSession(request, socket, head, url, candidates, this.application, {
@@ -91,16 +106,30 @@ export class WebSocketUpgradeRouter {
         admit: () => this.acceptingSessions,
         onAccept: (session) => this.sessions.track(session, over),
       });
-      if (pending === undefined) settle();
-      else {
-        pending.candidate.definition
-          .handle(pending)
-          .catch((error: unknown) => {
-            this.logger.error(`Session on ${url.pathname} failed: ${String(error)}`, (error as Error)?.stack);
-            pending.session.terminate();
-          })
-          .finally(settle);
+      if (pending === undefined) {
+        settle();
+        return true;
       }
+      const { definition } = pending.candidate;
+      const onRoute = this.routeConnections.get(definition) ?? 0;
+      if (definition.maxConnections !== undefined && onRoute >= definition.maxConnections) {
+        refuseUpgrade(request, socket, 503, `Too many connections to ${definition.path} (maxConnections ${definition.maxConnections})`);
+        settle();
+        return true;
+      }
+      this.connections++;
+      this.routeConnections.set(definition, onRoute + 1);
+      definition
+        .handle(pending)
+        .catch((error: unknown) => {
+          this.logger.error(`Session on ${url.pathname} failed: ${String(error)}`, (error as Error)?.stack);
+          pending.session.terminate();
+        })
+        .finally(() => {
+          this.connections--;
+          this.routeConnections.set(definition, (this.routeConnections.get(definition) ?? 1) - 1);
+          settle();
+        });
     } catch (error) {
       this.logger.error(`Upgrade of ${request.url ?? '?'} failed: ${String(error)}`, (error as Error)?.stack);
       refuseUpgrade(request, socket, 500, 'Internal server error');
@@ -121,7 +150,8 @@ export class WebSocketUpgradeRouter {
       const params = route.match(pathname);
       if (params === undefined) continue;
       const { definition } = route;
-      candidates.push({ route: definition.path, protocol: definition.protocol, raw: definition.raw, settings: definition.settings, params, definition });
+      const { path, protocol, raw, settings, originAllowed } = definition;
+      candidates.push({ route: path, protocol, raw, settings, originAllowed, params, definition });
     }
     return candidates;
   }

@@ -15,6 +15,7 @@ import {
   switchingProtocolsResponse,
   validateUpgradeRequest,
 } from '../protocol/handshake.js';
+import { originPolicy, type AllowedOrigin, type OriginPolicy } from '../protocol/origin-policy.js';
 import type { BaseWebSocketSession, SessionHandler } from '../session/base-websocket-session.js';
 import { DefaultWebSocketServerSessionImpl } from '../session/default-websocket-session.js';
 import { RawWebSocketServerSession } from '../session/raw-websocket-session.js';
@@ -78,6 +79,8 @@ export interface UpgradeCandidate {
   raw: boolean;
   settings: SessionSettings;
   params: Record<string, string>;
+  /** Whether the handshake's `Origin` may open it; else 403. */
+  originAllowed: OriginPolicy;
 }
 
 /**
@@ -134,6 +137,8 @@ export function prepareSession<T extends UpgradeCandidate>(
   try {
     key = validateUpgradeRequest(request.method, request.headers);
     chosen = selectByProtocol(candidates, offeredProtocols(request.headers));
+    const { origin, host } = request.headers;
+    if (!chosen.originAllowed(origin, host)) throw new HandshakeError(403, `Origin not allowed: ${origin}`);
   } catch (error) {
     if (!(error instanceof HandshakeError)) throw error;
     refuseUpgrade(request, socket, error.status, error.message, error.headers);
@@ -175,6 +180,8 @@ export function prepareSession<T extends UpgradeCandidate>(
 }
 
 export interface WebSocketUpgradeOptions extends WebSocketSessionOptions {
+  /** Browser origins that may connect; without it, only pages of the server's own origin (and non-browser clients). */
+  allowedOrigins?: AllowedOrigin[];
   /** Subprotocol the client must offer; it is echoed in the 101 response. */
   protocol?: string;
   /** Start a raw session (the default, as Ktor's WebSocketUpgrade), or a default session with `false`. */
@@ -192,12 +199,14 @@ type UpgradeHandler<Raw> = (session: Raw extends false ? DefaultWebSocketServerS
  */
 export class WebSocketUpgrade<Raw extends boolean = true> {
   private readonly settings: SessionSettings;
+  private readonly originAllowed: OriginPolicy;
 
   constructor(
     private readonly options: WebSocketUpgradeOptions & { raw?: Raw },
     private readonly handler: UpgradeHandler<Raw>,
   ) {
     this.settings = resolveSessionSettings(options);
+    this.originAllowed = originPolicy(options.allowedOrigins);
   }
 
   /**
@@ -215,6 +224,7 @@ export class WebSocketUpgrade<Raw extends boolean = true> {
       raw: this.options.raw ?? true,
       settings: this.settings,
       params,
+      originAllowed: this.originAllowed,
     };
     const pending = prepareSession(request, socket, head, url, [candidate], this.options.application);
     if (pending === undefined || !pending.accept()) return;
