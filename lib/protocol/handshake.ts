@@ -55,12 +55,55 @@ export function validateUpgradeRequest(method: string | undefined, headers: Inco
   if (key === undefined || !KEY_PATTERN.test(key.trim())) {
     throw new HandshakeError(400, 'Missing or malformed Sec-WebSocket-Key');
   }
+  checkOfferedExtensions(headers);
   return key.trim();
 }
 
-/** The subprotocols the client offered, in its order of preference. */
+/** An RFC 7230 token: what subprotocol names and extension names and parameters must be. */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+export function isToken(value: string): boolean {
+  return TOKEN.test(value);
+}
+
+/** A route's or WebSocketUpgrade's `protocol` option, checked at startup: a client could never offer anything else. */
+export function checkProtocolOption(protocol: string | undefined): string | undefined {
+  if (protocol !== undefined && (typeof protocol !== 'string' || !isToken(protocol))) {
+    throw new TypeError(`WebSockets option "protocol" must be a token (letters, digits and !#$%&'*+-.^_\`|~), got ${JSON.stringify(protocol)}`);
+  }
+  return protocol;
+}
+
+/**
+ * The subprotocols the client offered, in its order of preference. Throws
+ * HandshakeError(400) unless they are distinct tokens (RFC 6455 §4.1).
+ */
 export function offeredProtocols(headers: IncomingHttpHeaders): string[] {
-  return headerTokens(headers['sec-websocket-protocol']);
+  const offered = headerTokens(headers['sec-websocket-protocol']);
+  const bad = offered.find((protocol) => !isToken(protocol));
+  if (bad !== undefined) throw new HandshakeError(400, `Sec-WebSocket-Protocol has "${bad}", which is not a token`);
+  if (new Set(offered).size !== offered.length) throw new HandshakeError(400, 'Sec-WebSocket-Protocol repeats a subprotocol');
+  return offered;
+}
+
+/** `token` or `token=value`, where value is a token or a quoted string (RFC 6455 §9.1). */
+const EXTENSION_PARAM = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+(?:\s*=\s*(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+|"(?:[^"\\]|\\.)*"))?$/;
+
+/**
+ * Checks the syntax of `Sec-WebSocket-Extensions` (none are negotiated yet,
+ * but a malformed offer is a malformed request): throws HandshakeError(400).
+ */
+export function checkOfferedExtensions(headers: IncomingHttpHeaders): void {
+  const value = headers['sec-websocket-extensions'];
+  const joined = Array.isArray(value) ? value.join(',') : (value ?? '');
+  // Commas inside a quoted parameter value do not separate offers.
+  const offers = joined.match(/(?:[^,"]|"(?:[^"\\]|\\.)*")+/g) ?? [];
+  for (const offer of offers.map((part) => part.trim()).filter((part) => part.length > 0)) {
+    const [name, ...params] = offer.split(';').map((part) => part.trim());
+    if (!isToken(name) || params.some((param) => !EXTENSION_PARAM.test(param))) {
+      throw new HandshakeError(400, `Sec-WebSocket-Extensions has a malformed offer: ${offer}`);
+    }
+  }
 }
 
 export function switchingProtocolsResponse(key: string, protocol?: string): string {

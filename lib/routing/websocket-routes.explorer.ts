@@ -10,6 +10,7 @@ import { ApplicationConfig, DiscoveryService, MetadataScanner, ModulesContainer 
 import type { InstanceWrapper } from '@nestjs/core/injector/instance-wrapper.js';
 import type { RoutePathMetadata } from '@nestjs/core/router/interfaces/route-path-metadata.interface.js';
 import { RoutePathFactory } from '@nestjs/core/router/route-path-factory.js';
+import { checkProtocolOption } from '../protocol/handshake.js';
 import { originPolicy, type AllowedOrigin, type OriginPolicy } from '../protocol/origin-policy.js';
 import {
   checkIntegerOption,
@@ -66,7 +67,7 @@ export class WebSocketRoutesExplorer {
         const name = `${metatype.name}.${methodName}`;
         routes.push({
           paths: this.fullPaths(metatype, host.metatype, method, route),
-          protocol: route.protocol,
+          protocol: named(name, () => checkProtocolOption(route.protocol)),
           raw: route.raw === true,
           settings: named(name, () => resolveSessionSettings(defaults, route)),
           originAllowed: named(name, () => originPolicy(route.allowedOrigins ?? defaults.allowedOrigins)),

@@ -9,6 +9,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Logger } from '@nestjs/common';
 import {
+  checkProtocolOption,
   errorResponse,
   HandshakeError,
   offeredProtocols,
@@ -207,6 +208,7 @@ export class WebSocketUpgrade<Raw extends boolean = true> {
   ) {
     this.settings = resolveSessionSettings(options);
     this.originAllowed = originPolicy(options.allowedOrigins);
+    checkProtocolOption(options.protocol);
   }
 
   /**

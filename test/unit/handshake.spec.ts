@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { get, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import {
+  checkProtocolOption,
   computeAcceptKey,
   errorResponse,
   HandshakeError,
@@ -172,6 +173,45 @@ describe('offeredProtocols and headerTokens', () => {
     expect(headerTokens(['a, b', 'c'])).toEqual(['a', 'b', 'c']);
     expect(headerTokens(undefined)).toEqual([]);
     expect(headerTokens('one')).toEqual(['one']);
+  });
+});
+
+describe('token checks (RFC 7230 tokens, RFC 6455 §4.1 and §9.1)', () => {
+  const status = (fn: () => unknown) => (catchError(fn) as HandshakeError | undefined)?.status;
+
+  it.each([['chat.v1'], ['v2.json'], ["a!#$%&'*+-.^_`|~9"], ['chat.v1, superchat']])('takes the subprotocols %p', (value) => {
+    expect(status(() => offeredProtocols(request({ 'sec-websocket-protocol': value })))).toBeUndefined();
+  });
+
+  it.each([['chat v1'], ['chat"v1'], ['chat/v1'], ['chat;v1'], ['chat:v1'], ['chät'], ['a, a']])(
+    'answers 400 to the subprotocols %p: not distinct tokens',
+    (value) => {
+      expect(status(() => offeredProtocols(request({ 'sec-websocket-protocol': value })))).toBe(400);
+    },
+  );
+
+  it.each([
+    ['permessage-deflate'],
+    ['permessage-deflate; client_max_window_bits'],
+    ['permessage-deflate; client_max_window_bits=10; server_no_context_takeover, x-webkit-deflate-frame'],
+    ['foo; bar="quoted, with a comma", baz'],
+    ['foo; bar = 1'],
+  ])('takes the extension offers %p', (value) => {
+    expect(status(() => validateUpgradeRequest('GET', request({ 'sec-websocket-extensions': value })))).toBeUndefined();
+  });
+
+  it.each([['foo bar'], ['foo;'], ['foo; =1'], ['foo; a=b c'], ['foo; a="unterminated'], ['"foo"'], ['foo; a=b=c']])(
+    'answers 400 to the malformed extension offers %p',
+    (value) => {
+      expect(status(() => validateUpgradeRequest('GET', request({ 'sec-websocket-extensions': value })))).toBe(400);
+    },
+  );
+
+  it('refuses a protocol option that no client could offer, at startup', () => {
+    expect(checkProtocolOption('chat.v1')).toBe('chat.v1');
+    expect(checkProtocolOption(undefined)).toBeUndefined();
+    expect(() => checkProtocolOption('chat v1')).toThrow(/"protocol" must be a token/);
+    expect(() => checkProtocolOption('')).toThrow(TypeError);
   });
 });
 
