@@ -16,4 +16,9 @@ export interface WebSocketsModuleOptions extends WebSocketSessionOptions {
   allowedOrigins?: AllowedOrigin[];
   /** Sessions all routes hold at once (open, or still deciding before the 101); more get 503. Default 10 000. */
   maxConnections?: number;
+  /**
+   * Milliseconds guards, interceptors and pipes get to decide an upgrade
+   * (a route may set its own); past it the client gets 503. Default 10 000.
+   */
+  handshakeTimeout?: number;
 }

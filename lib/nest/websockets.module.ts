@@ -59,6 +59,7 @@ export class WebSocketsModule
     originPolicy(options.allowedOrigins);
     this.shutdownTimeout = checkIntegerOption('shutdownTimeout', options.shutdownTimeout ?? DEFAULT_SHUTDOWN_TIMEOUT, 0);
     this.maxConnections = checkIntegerOption('maxConnections', options.maxConnections ?? DEFAULT_MAX_CONNECTIONS, 1);
+    if (options.handshakeTimeout !== undefined) checkIntegerOption('handshakeTimeout', options.handshakeTimeout, 1);
   }
 
   static forRoot(options: typeof WEBSOCKETS_OPTIONS_TYPE = {}) {
@@ -78,8 +79,8 @@ export class WebSocketsModule
     }
     const routes = discovered.flatMap((route): WebSocketRouteDefinition[] => {
       const handle = this.handlers.create(route, httpAdapter);
-      const { protocol, raw, settings, originAllowed, maxConnections, name } = route;
-      return route.paths.map((path) => ({ path, protocol, raw, settings, originAllowed, maxConnections, name, handle }));
+      const { protocol, raw, settings, originAllowed, maxConnections, handshakeTimeout, name } = route;
+      return route.paths.map((path) => ({ path, protocol, raw, settings, originAllowed, maxConnections, handshakeTimeout, name, handle }));
     });
     // ModuleRef looks only inside this module unless told otherwise; the session's application sees them all.
     const moduleRef = this.moduleRef;

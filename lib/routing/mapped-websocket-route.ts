@@ -28,6 +28,8 @@ export interface WebSocketRouteDefinition {
   originAllowed: OriginPolicy;
   /** Sessions this route may hold at once (open or deciding); undefined: only the module's limit. */
   maxConnections: number | undefined;
+  /** Milliseconds the route has to accept or refuse an upgrade before it gets 503. */
+  handshakeTimeout: number;
   handle: RouteUpgradeHandler;
   /** `ControllerName.method`, for logs. */
   name: string;

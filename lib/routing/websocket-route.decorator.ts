@@ -17,6 +17,8 @@ export interface WebSocketRouteOptions extends WebSocketSessionOptions {
   allowedOrigins?: AllowedOrigin[];
   /** Sessions this route holds at once (open, or still deciding before the 101); more get 503. Default: no limit but the module's. */
   maxConnections?: number;
+  /** Milliseconds this route's guards, interceptors and pipes get to decide an upgrade, instead of the module's. */
+  handshakeTimeout?: number;
 }
 
 export interface WebSocketRouteMetadata extends WebSocketRouteOptions {

@@ -31,6 +31,7 @@ export interface DiscoveredWebSocketRoute {
   originAllowed: OriginPolicy;
   /** Sessions the route may hold at once, if it sets a limit of its own. */
   maxConnections: number | undefined;
+  handshakeTimeout: number;
   controller: InstanceWrapper<object>;
   /** Key of the module that declares the controller, for its enhancers. */
   moduleKey: string;
@@ -38,6 +39,9 @@ export interface DiscoveredWebSocketRoute {
   /** `ControllerName.method`, for logs and errors. */
   name: string;
 }
+
+/** Long enough for a guard that asks another service; short enough that a hung one does not pile up sockets. */
+const DEFAULT_HANDSHAKE_TIMEOUT = 10_000;
 
 @Injectable()
 export class WebSocketRoutesExplorer {
@@ -54,7 +58,9 @@ export class WebSocketRoutesExplorer {
   }
 
   /** Every route of every controller; `defaults` are the module-wide options. */
-  explore(defaults: WebSocketSessionOptions & { allowedOrigins?: AllowedOrigin[] }): DiscoveredWebSocketRoute[] {
+  explore(
+    defaults: WebSocketSessionOptions & { allowedOrigins?: AllowedOrigin[]; handshakeTimeout?: number },
+  ): DiscoveredWebSocketRoute[] {
     const routes: DiscoveredWebSocketRoute[] = [];
     for (const controller of this.discovery.getControllers()) {
       const { instance, metatype, host } = controller;
@@ -73,6 +79,9 @@ export class WebSocketRoutesExplorer {
           originAllowed: named(name, () => originPolicy(route.allowedOrigins ?? defaults.allowedOrigins)),
           maxConnections: named(name, () =>
             route.maxConnections === undefined ? undefined : checkIntegerOption('maxConnections', route.maxConnections, 1),
+          ),
+          handshakeTimeout: named(name, () =>
+            checkIntegerOption('handshakeTimeout', route.handshakeTimeout ?? defaults.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT, 1),
           ),
           controller: controller as InstanceWrapper<object>,
           moduleKey: host.token,

@@ -101,10 +101,14 @@ export class WebSocketUpgradeRouter {
       }
       let settle!: () => void;
       const over = new Promise<void>((resolve) => (settle = resolve));
+      let deadline: NodeJS.Timeout | undefined;
       const pending = prepareSession(request, socket, head, url, candidates, this.application, {
         // Shutdown may have begun while its guards were deciding.
         admit: () => this.acceptingSessions,
-        onAccept: (session) => this.sessions.track(session, over),
+        onAccept: (session) => {
+          clearTimeout(deadline);
+          this.sessions.track(session, over);
+        },
       });
       if (pending === undefined) {
         settle();
@@ -119,6 +123,12 @@ export class WebSocketUpgradeRouter {
       }
       this.connections++;
       this.routeConnections.set(definition, onRoute + 1);
+      // A guard that hangs must not hold the socket (and a connection slot) forever; accept() then finds it ended.
+      deadline = setTimeout(
+        () => refuseUpgrade(request, socket, 503, `Upgrade not decided within ${definition.handshakeTimeout} ms`),
+        definition.handshakeTimeout,
+      );
+      deadline.unref();
       definition
         .handle(pending)
         .catch((error: unknown) => {
@@ -126,6 +136,7 @@ export class WebSocketUpgradeRouter {
           pending.session.terminate();
         })
         .finally(() => {
+          clearTimeout(deadline);
           this.connections--;
           this.routeConnections.set(definition, (this.routeConnections.get(definition) ?? 1) - 1);
           settle();

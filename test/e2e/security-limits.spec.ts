@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Controller, Injectable, UseGuards, type CanActivate } from '@nestjs/common';
 import { WebSocketRoute, WebSocketsModule, WebSocketUpgrade, type DefaultWebSocketServerSession } from 'nest-websocket-routes';
-import { deferred } from '../support/async.js';
+import { deferred, within } from '../support/async.js';
 import { ClientTracker } from '../support/client-tracker.js';
 import { initApp, PLATFORMS, startApp, type TestApp } from '../support/nest-app.js';
 import { RawClient } from '../support/raw-client.js';
@@ -42,9 +42,19 @@ class LimitedController {
   @WebSocketRoute('gated')
   @UseGuards(GateGuard)
   async gated(session: DefaultWebSocketServerSession) {
+    gatedRuns++;
     for await (const frame of session.incoming) await session.send(frame);
   }
+
+  @WebSocketRoute('gated-briefly', { handshakeTimeout: 100 })
+  @UseGuards(GateGuard)
+  async gatedBriefly(session: DefaultWebSocketServerSession) {
+    gatedRuns++;
+    await session.send('too late');
+  }
 }
+
+let gatedRuns = 0;
 
 describe.each(PLATFORMS)('on %s', (platform) => {
   const clients = new ClientTracker();
@@ -151,6 +161,48 @@ describe.each(PLATFORMS)('on %s', (platform) => {
   });
 });
 
+describe.each(PLATFORMS)('handshakeTimeout on %s', (platform) => {
+  const clients = new ClientTracker();
+  let t: TestApp;
+  beforeEach(async () => {
+    gate = deferred();
+    deciding = 0;
+    gatedRuns = 0;
+    t = await startApp([LimitedController], { handshakeTimeout: 300, maxConnections: 1 }, [], { platform });
+  });
+  afterEach(async () => {
+    gate.resolve();
+    clients.dropAll();
+    await t.close();
+  });
+
+  const refusedWhileDeciding = async (path: string) => {
+    const { client, response } = await RawClient.open(t.port, path);
+    clients.track(client);
+    expect(response.status).toBe(503);
+    expect(response.body).toMatch(/not decided within/);
+    expect(await client.waitForEnd()).toBe(true);
+  };
+
+  it('answers 503 when guards do not decide in time, never runs the method, and frees the connection slot', async () => {
+    await refusedWhileDeciding('/gated');
+    gate.resolve();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(gatedRuns).toBe(0);
+    const client = clients.track(await WsClient.connect(t.url('/echo')));
+    client.ws.send('slot is free');
+    expect(await client.nextText()).toBe('slot is free');
+  });
+
+  it('takes a route’s own handshakeTimeout over the module’s', async () => {
+    await t.close();
+    t = await startApp([LimitedController], { handshakeTimeout: 60_000 }, [], { platform });
+    // The module's minute would outlast the test; only the route's 100 ms can answer in time.
+    await within(refusedWhileDeciding('/gated-briefly'), 10_000, 'the route’s handshakeTimeout');
+    expect(gatedRuns).toBe(0);
+  });
+});
+
 describe('WebSocketUpgrade origins', () => {
   let server: Server;
   let port: number;
@@ -188,6 +240,7 @@ describe('invalid security options fail at startup, naming the option', () => {
     [{ allowedOrigins: ['example.com'] }, 'allowedOrigins'],
     [{ maxConnections: 0 }, 'maxConnections'],
     [{ maxConnections: 1.5 }, 'maxConnections'],
+    [{ handshakeTimeout: 0 }, 'handshakeTimeout'],
   ])('%p', async (options, name) => {
     await expect(initApp([LimitedController], [WebSocketsModule.forRoot(options as never)])).rejects.toThrow(name);
   });
