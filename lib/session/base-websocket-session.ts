@@ -5,7 +5,7 @@
  * happens around the handler.
  */
 import { Logger } from '@nestjs/common';
-import { CloseReason } from '../protocol/close-reason.js';
+import { CloseCode, CloseReason } from '../protocol/close-reason.js';
 import { Frame } from '../protocol/frame.js';
 import type { WebSocketProtocolError } from '../protocol/protocol-error.js';
 import { BoundedReceiveChannel } from './receive-channel.js';
@@ -44,6 +44,7 @@ export abstract class BaseWebSocketSession implements WebSocketServerSession, Fr
   ) {
     this.maxFrameSize = settings.maxFrameSize;
     this.converter = settings.converter;
+    connection.setLimits({ maxBufferedBytes: settings.maxBufferedBytes, idleTimeout: settings.idleTimeout });
     this.incoming = new BoundedReceiveChannel<Frame>(
       { capacity: settings.incomingCapacity, maxBytes: settings.incomingMaxBytes },
       frameSize,
@@ -128,6 +129,20 @@ export abstract class BaseWebSocketSession implements WebSocketServerSession, Fr
   onProtocolError(error: WebSocketProtocolError): void {
     BaseWebSocketSession.logger.warn(`Closing ${this.call.path} with ${error.closeCode}: ${error.message}`);
     this.closeConnection(new CloseReason(error.closeCode, error.message));
+  }
+
+  /** 1001, not 1008: a quiet peer broke no rule, and 1001 tells clients that reconnecting is fine. */
+  onIdleTimeout(): void {
+    BaseWebSocketSession.logger.debug(`Closing ${this.call.path}: nothing from the peer for ${this.settings.idleTimeout} ms`);
+    this.closeConnection(new CloseReason(CloseCode.GOING_AWAY, 'Idle timeout'));
+  }
+
+  /** The Close goes behind what is queued; `end()` drops TCP after the close timeout if the peer still does not read. */
+  onSendBufferFull(): void {
+    BaseWebSocketSession.logger.warn(
+      `Closing ${this.call.path} with 1008: the peer does not read, more than maxBufferedBytes ${this.settings.maxBufferedBytes} queued`,
+    );
+    this.closeConnection(new CloseReason(CloseCode.VIOLATED_POLICY, 'Peer does not read: maxBufferedBytes exceeded'));
   }
 
   /** Stops receiving, sends Close (unless one went out) and ends TCP, without waiting for an answer. */

@@ -2,7 +2,8 @@
  * The default server session, as Ktor's `webSocket`, layered on the engine
  * the raw session uses: answers pings, pings the peer and times it out,
  * joins fragments into whole messages (UTF-8 checked as they arrive), runs
- * the close handshake, and enforces `maxFrameSize` on whole messages too.
+ * the close handshake, and enforces `maxMessageSize` (1009) and
+ * `maxFragments` (1008) on whole messages.
  * `incoming` only ever carries complete Text and Binary messages.
  */
 import { randomBytes } from 'node:crypto';
@@ -27,6 +28,7 @@ export class DefaultWebSocketServerSessionImpl extends BaseWebSocketSession impl
   private fragments: Buffer[] | undefined;
   private fragmentsType: FrameType = FrameType.TEXT;
   private fragmentsBytes = 0;
+  private fragmentsCount = 0;
   private readonly utf8 = new Utf8Validator();
 
   private pingInterval = this.settings.pingInterval;
@@ -90,6 +92,10 @@ export class DefaultWebSocketServerSessionImpl extends BaseWebSocketSession impl
     // After our Close only the peer's Close is awaited; data would only fill `incoming`.
     if (this.closing) return;
     if (frame.fin && this.fragments === undefined) {
+      if (frame.data.length > this.settings.maxMessageSize) {
+        this.fail(CloseCode.TOO_BIG, `Message exceeds maxMessageSize ${this.settings.maxMessageSize}`);
+        return;
+      }
       if (frame.frameType === FrameType.TEXT && !isValidUtf8(frame.data)) {
         this.fail(CloseCode.NOT_CONSISTENT, 'Text message is not valid UTF-8');
         return;
@@ -152,10 +158,16 @@ export class DefaultWebSocketServerSessionImpl extends BaseWebSocketSession impl
       this.fragments = [];
       this.fragmentsType = frame.frameType;
       this.fragmentsBytes = 0;
+      this.fragmentsCount = 0;
     }
     this.fragmentsBytes += frame.data.length;
-    if (this.fragmentsBytes > this.maxFrameSize) {
-      this.fail(CloseCode.TOO_BIG, `Message exceeds maxFrameSize ${this.maxFrameSize}`);
+    if (this.fragmentsBytes > this.settings.maxMessageSize) {
+      this.fail(CloseCode.TOO_BIG, `Message exceeds maxMessageSize ${this.settings.maxMessageSize}`);
+      return;
+    }
+    // Empty fragments add no bytes: only a count bounds them (RFC 6455 §10.4).
+    if (++this.fragmentsCount > this.settings.maxFragments) {
+      this.fail(CloseCode.VIOLATED_POLICY, `Message exceeds maxFragments ${this.settings.maxFragments}`);
       return;
     }
     if (this.fragmentsType === FrameType.TEXT && !this.utf8.update(frame.data)) {

@@ -2,7 +2,9 @@
  * The raw server session, as Ktor's `webSocketRaw`: every frame reaches
  * `incoming` as it came off the wire (control frames, each fragment), and
  * nothing is automatic. When the handler returns, what was queued is flushed
- * and the TCP connection ends at once.
+ * and the TCP connection ends at once. Engine limits still hold (maxFrameSize,
+ * maxBufferedBytes, idleTimeout); maxMessageSize and maxFragments do not, since
+ * nothing is reassembled here.
  */
 import { CloseCode, CloseReason } from '../protocol/close-reason.js';
 import { Frame } from '../protocol/frame.js';

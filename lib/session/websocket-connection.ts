@@ -20,6 +20,18 @@ export interface FrameReceiver {
   onProtocolError(error: WebSocketProtocolError): void;
   /** The TCP connection is gone. */
   onClosed(): void;
+  /** Nothing came from the peer for `idleTimeout` ms. */
+  onIdleTimeout(): void;
+  /** A send found more than `maxBufferedBytes` queued: the peer does not read. Sends are refused from now on. */
+  onSendBufferFull(): void;
+}
+
+/** What the session sets on its connection before `start()`. */
+export interface ConnectionLimits {
+  /** Bytes that may sit in the socket's write buffer before a write is refused. */
+  maxBufferedBytes: number;
+  /** Milliseconds without data from the peer before `onIdleTimeout`; 0 is off. */
+  idleTimeout: number;
 }
 
 const RESOLVED = Promise.resolve();
@@ -46,6 +58,12 @@ export class WebSocketConnection {
   private closeFrameWritten = false;
   private drain: Promise<void> | undefined;
   private endTimer: NodeJS.Timeout | undefined;
+  private maxBufferedBytes = Number.POSITIVE_INFINITY;
+  /** Set once a write found too much queued: every write but the Close is refused from then on. */
+  private sendBufferFull = false;
+  private idleTimeout = 0;
+  private idleTimer: NodeJS.Timeout | undefined;
+  private lastActivity = 0;
   /** Resolves when the TCP connection is closed. */
   readonly closed: Promise<void>;
 
@@ -74,6 +92,12 @@ export class WebSocketConnection {
     return this.closeFrameWritten;
   }
 
+  /** Sets the session's limits; before `start()`. */
+  setLimits(limits: ConnectionLimits): void {
+    this.maxBufferedBytes = limits.maxBufferedBytes;
+    this.idleTimeout = limits.idleTimeout;
+  }
+
   /** Starts reading; frames go to the receiver from now on. */
   start(receiver: FrameReceiver): void {
     this.receiver = receiver;
@@ -85,6 +109,7 @@ export class WebSocketConnection {
     socket.setKeepAlive(true, KEEP_ALIVE_DELAY);
     socket.on('data', (chunk: Buffer) => {
       if (!this.reading) return;
+      if (this.idleTimeout > 0) this.lastActivity = performance.now();
       this.parser.push(chunk);
       this.pump();
     });
@@ -95,12 +120,14 @@ export class WebSocketConnection {
       this.writable = false;
       this.reading = false;
       if (this.endTimer !== undefined) clearTimeout(this.endTimer);
+      this.stopIdleTimer();
       receiver.onClosed();
     });
     // The HTTP server keeps sockets half-open; a peer's FIN without a Close frame ends ours too.
     socket.once('end', () => this.end());
     socket.once('finish', () => socket.destroy());
     if (this.head.length > 0) this.parser.push(this.head);
+    this.startIdleTimer();
     this.pump();
     if (!this.paused) socket.resume();
   }
@@ -138,6 +165,7 @@ export class WebSocketConnection {
   /** Ignores everything the peer sends from now on, without letting it pile up. */
   stopReading(): void {
     this.reading = false;
+    this.stopIdleTimer();
     if (this.paused) {
       this.paused = false;
       this.socket.resume();
@@ -154,8 +182,18 @@ export class WebSocketConnection {
     } catch (error) {
       return Promise.reject(error);
     }
-    if (frame.frameType === FrameType.CLOSE) this.closeFrameWritten = true;
     const socket = this.socket;
+    if (frame.frameType === FrameType.CLOSE) {
+      // The Close always goes, behind whatever is queued: it is how a full buffer is reported.
+      this.closeFrameWritten = true;
+    } else if (this.sendBufferFull || socket.writableLength > this.maxBufferedBytes) {
+      // Measured before the write, so one frame larger than the limit still goes on an empty buffer.
+      if (!this.sendBufferFull) {
+        this.sendBufferFull = true;
+        this.receiver?.onSendBufferFull();
+      }
+      return Promise.reject(new ClosedSendChannelError());
+    }
     let ok: boolean;
     if (parts.length === 1) {
       ok = socket.write(parts[0]);
@@ -190,6 +228,33 @@ export class WebSocketConnection {
   destroy(): void {
     this.writable = false;
     this.socket.destroy();
+  }
+
+  /** Checks for idleness at most every `idleTimeout` ms instead of resetting a timer on each chunk. */
+  private startIdleTimer(): void {
+    if (this.idleTimeout <= 0) return;
+    this.lastActivity = performance.now();
+    const check = () => {
+      this.idleTimer = undefined;
+      if (!this.reading || this.socketClosed) return;
+      const now = performance.now();
+      // While paused, the session is the one not reading: the peer is not idle.
+      if (this.paused) this.lastActivity = now;
+      const idleFor = now - this.lastActivity;
+      if (idleFor >= this.idleTimeout) {
+        this.receiver?.onIdleTimeout();
+        return;
+      }
+      this.idleTimer = setTimeout(check, this.idleTimeout - idleFor);
+      this.idleTimer.unref();
+    };
+    this.idleTimer = setTimeout(check, this.idleTimeout);
+    this.idleTimer.unref();
+  }
+
+  private stopIdleTimer(): void {
+    if (this.idleTimer !== undefined) clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
   }
 
   private waitForDrain(): Promise<void> {
