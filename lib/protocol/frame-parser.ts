@@ -130,6 +130,8 @@ export class FrameParser {
       if (type.controlFrame) {
         if (!this.fin) throw new WebSocketProtocolError(CloseCode.PROTOCOL_ERROR, 'Fragmented control frame');
         if (length7 > 125) throw new WebSocketProtocolError(CloseCode.PROTOCOL_ERROR, 'Control frame payload over 125 bytes');
+        // No extension gives control frames RSV bits (RFC 7692 §6 forbids RSV1 there); Close, Ping and Pong carry none.
+        if (this.rsv !== 0) throw new WebSocketProtocolError(CloseCode.PROTOCOL_ERROR, 'RSV bits set on a control frame');
       } else {
         if (this.fragmentedType !== undefined) {
           throw new WebSocketProtocolError(CloseCode.PROTOCOL_ERROR, 'New data frame before the fragmented message ended');
