@@ -551,10 +551,13 @@ function fragmentation(): CaseGroup {
 // ----------------------------------------------------------------- 6 UTF-8
 
 /**
- * Whether the bytes are well-formed UTF-8 per RFC 3629 §4, decided here from
- * the grammar: no overlongs, no surrogates, nothing above U+10FFFF.
+ * Scans bytes against the UTF-8 grammar of RFC 3629 §4 (no overlongs, no
+ * surrogates, nothing above U+10FFFF), decided here and not by the library.
+ * `badAt` is the first byte that no continuation could make valid: where a
+ * fail-fast validator must stop. `complete` says the bytes are well-formed
+ * and end on a character boundary.
  */
-export function wellFormedUtf8(data: Buffer): boolean {
+export function scanUtf8(data: Buffer): { badAt: number | undefined; complete: boolean } {
   let i = 0;
   while (i < data.length) {
     const b = data[i];
@@ -571,19 +574,20 @@ export function wellFormedUtf8(data: Buffer): boolean {
     else if (b === 0xf0) [need, low] = [3, 0x90];
     else if (b >= 0xf1 && b <= 0xf3) need = 3;
     else if (b === 0xf4) [need, high] = [3, 0x8f];
-    else return false;
-    const second = data[i + 1];
-    if (second === undefined || second < low || second > high) return false;
-    for (let k = 2; k <= need; k++) {
+    else return { badAt: i, complete: false };
+    for (let k = 1; k <= need; k++) {
       const next = data[i + k];
-      if (next === undefined || next < 0x80 || next > 0xbf) return false;
+      if (next === undefined) return { badAt: undefined, complete: false };
+      if (next < (k === 1 ? low : 0x80) || next > (k === 1 ? high : 0xbf)) return { badAt: i + k, complete: false };
     }
     i += need + 1;
   }
-  return true;
+  return { badAt: undefined, complete: true };
 }
 
-interface Utf8Sample {
+export const wellFormedUtf8 = (data: Buffer): boolean => scanUtf8(data).complete;
+
+export interface Utf8Sample {
   id: string;
   name: string;
   data: Buffer;
@@ -595,13 +599,14 @@ const hex = (...values: number[]) => bytes(...values);
 const KOSME = hex(0xce, 0xba, 0xe1, 0xbd, 0xb9, 0xcf, 0x83, 0xce, 0xbc, 0xce, 0xb5);
 
 /** Markus Kuhn's UTF-8 decoder stress test, as Autobahn 6.x plays it. */
-function utf8Samples(): Utf8Sample[] {
+export function utf8Samples(): Utf8Sample[] {
   const samples: Utf8Sample[] = [];
   const add = (id: string, name: string, data: Buffer) => samples.push({ id, name, data });
   add('6.2', '"Hello-µ@ßöäüàá-UTF-8!!"', utf8('Hello-µ@ßöäüàá-UTF-8!!'));
   add('6.3', '"κόσμε"', KOSME);
   add('6.5.1', 'ASCII "Hello, world!"', utf8('Hello, world!'));
   add('6.5.2', '4-byte characters "𝄞😀"', utf8('𝄞😀'));
+  add('6.5.5', '"a𝄞b": a 4-byte character between ASCII', utf8('a𝄞b'));
   add('6.5.3', 'κόσμε with U+D800 encoded in the middle', Buffer.concat([KOSME, hex(0xed, 0xa0, 0x80), utf8('edited')]));
   add('6.5.4', 'κόσμε followed by U+110000', Buffer.concat([KOSME, hex(0xf4, 0x90, 0x80, 0x80)]));
   // First and last sequences of each length.
@@ -713,7 +718,9 @@ function utf8Group(): CaseGroup {
     },
   );
 
-  // Each sample as one frame, and as one fragment per byte (the streaming path).
+  // Each sample as one frame, then one fragment per byte and split in two at every byte (inside characters
+  // too). A sample with a byte no continuation can save is sent only up to that byte, without FIN: the 1007
+  // must come from the first bad byte, not from the end of the message. Other samples are sent whole.
   for (const sample of utf8Samples()) {
     cases.push({
       id: `${sample.id}.a`,
@@ -721,27 +728,23 @@ function utf8Group(): CaseGroup {
       steps: [send([text(sample.data)]), ...echoOf(sample.data)],
       outcome: outcomeOf(sample.data),
     });
+    const { badAt } = scanUtf8(sample.data);
+    const failsFast = badAt !== undefined;
+    const sent = failsFast ? sample.data.subarray(0, badAt + 1) : sample.data;
+    const streamed = (frames: FrameSpec[]) => (failsFast ? frames.map((frame) => ({ ...frame, fin: false })) : frames);
+    const how = failsFast ? `up to its first bad byte (${badAt}), no FIN, fails with 1007` : verdict(sample.data);
     cases.push({
       id: `${sample.id}.b`,
-      title: `${sample.name} in 1-byte fragments ${verdict(sample.data)}`,
-      steps: [send(fragments(TEXT, sample.data, 1)), ...echoOf(sample.data)],
+      title: `${sample.name} in 1-byte fragments ${how}`,
+      steps: [send(streamed(fragments(TEXT, sent, 1))), ...echoOf(sample.data)],
       outcome: outcomeOf(sample.data),
     });
-  }
-
-  // A valid text split in two at every byte position, inside characters too.
-  const whole = [
-    ['6.2', 'Hello-µ@ßöäüàá-UTF-8!!', utf8('Hello-µ@ßöäüàá-UTF-8!!')],
-    ['6.3', 'κόσμε', KOSME],
-    ['6.24', '𝄞 (4 bytes)', utf8('a𝄞b')],
-  ] as const;
-  for (const [prefix, name, data] of whole) {
-    for (let at = 0; at <= data.length; at++) {
+    for (let at = 0; at <= sent.length; at++) {
       cases.push({
-        id: `${prefix}.split.${at}`,
-        title: `"${name}" split into 2 fragments at byte ${at} echoed whole`,
-        steps: [send(splitAt(TEXT, data, at)), expect(textMsg(data))],
-        outcome: OPEN,
+        id: `${sample.id}.split.${at}`,
+        title: `${sample.name} split into 2 fragments at byte ${at} ${how}`,
+        steps: [send(streamed(splitAt(TEXT, sent, at))), ...echoOf(sample.data)],
+        outcome: outcomeOf(sample.data),
       });
     }
   }

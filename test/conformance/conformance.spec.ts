@@ -21,7 +21,9 @@ import {
   isValidCloseCode,
   PING,
   PONG,
+  scanUtf8,
   TEXT,
+  utf8Samples,
   wellFormedUtf8,
   type Chop,
   type ConformanceCase,
@@ -203,6 +205,32 @@ async function closeReplyTo(port: number, code: number): Promise<string> {
   client.destroy();
   return ended ? String(reply) : `${reply}, TCP not ended`;
 }
+
+/** Where TextDecoder (fatal, streaming) first throws when fed one byte at a time, and whether the whole decodes. */
+function decoderVerdict(data: Buffer): { badAt: number | undefined; complete: boolean } {
+  const decoder = new TextDecoder('utf-8', { fatal: true });
+  for (let i = 0; i < data.length; i++) {
+    try {
+      decoder.decode(data.subarray(i, i + 1), { stream: true });
+    } catch {
+      return { badAt: i, complete: false };
+    }
+  }
+  try {
+    decoder.decode();
+    return { badAt: undefined, complete: true };
+  } catch {
+    return { badAt: undefined, complete: false };
+  }
+}
+
+// The case table's expectations come from its own UTF-8 grammar; it must agree with an independent decoder.
+describe('UTF-8 oracle of the case table', () => {
+  it.each(utf8Samples().map((sample) => [`${sample.id} ${sample.name}`, sample.data] as const))(
+    '%s: same first bad byte and verdict as TextDecoder',
+    (_name, data) => expect(scanUtf8(data)).toEqual(decoderVerdict(data)),
+  );
+});
 
 describe('RFC 6455 conformance (Autobahn-style) of a default session echo route', () => {
   let t: TestApp;
