@@ -59,3 +59,9 @@ export function fitCloseMessage(message: string): string {
   while (end > 0 && (bytes[end] & 0xc0) === 0x80) end--; // back up out of a multi-byte character
   return bytes.subarray(0, end).toString('utf8');
 }
+
+/** `reason` with its message cut to fit a Close frame: a long message (an error text, say) must not stop a close. */
+export function fitCloseReason(reason: CloseReason): CloseReason {
+  const message = fitCloseMessage(reason.message);
+  return message === reason.message ? reason : new CloseReason(reason.code, message);
+}

@@ -7,7 +7,7 @@
  * `incoming` only ever carries complete Text and Binary messages.
  */
 import { randomBytes } from 'node:crypto';
-import { CloseCode, CloseReason, isValidWireCloseCode } from '../protocol/close-reason.js';
+import { CloseCode, CloseReason, fitCloseReason, isValidWireCloseCode } from '../protocol/close-reason.js';
 import { Frame } from '../protocol/frame.js';
 import { FrameType } from '../protocol/frame-type.js';
 import { WebSocketProtocolError } from '../protocol/protocol-error.js';
@@ -114,10 +114,11 @@ export class DefaultWebSocketServerSessionImpl extends BaseWebSocketSession impl
   }
 
   /** Sends Close, then waits for the peer's Close at most `closeTimeout` before dropping the connection. */
-  async close(reason: CloseReason = new CloseReason(CloseCode.NORMAL)): Promise<void> {
+  async close(requested: CloseReason = new CloseReason(CloseCode.NORMAL)): Promise<void> {
     if (!this.connection.isStarted) throw notOpenError();
     if (this.closing || this.connection.isClosed) return;
-    const frame = new Frame.Close(reason); // throws on a reason that may not go on the wire
+    const reason = fitCloseReason(requested);
+    const frame = new Frame.Close(reason); // throws on a code that may not go on the wire
     this.beginClosing(reason);
     this.closeTimer = setTimeout(() => this.connection.destroy(), this.settings.closeTimeout);
     this.closeTimer.unref();

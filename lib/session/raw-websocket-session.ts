@@ -6,7 +6,7 @@
  * maxBufferedBytes, idleTimeout); maxMessageSize and maxFragments do not, since
  * nothing is reassembled here.
  */
-import { CloseCode, CloseReason } from '../protocol/close-reason.js';
+import { CloseCode, CloseReason, fitCloseReason } from '../protocol/close-reason.js';
 import { Frame } from '../protocol/frame.js';
 import { BaseWebSocketSession } from './base-websocket-session.js';
 
@@ -21,7 +21,7 @@ export class RawWebSocketServerSession extends BaseWebSocketSession {
 
   /** Sends a Close frame and nothing else: the handler runs the rest of the close sequence. */
   async close(reason: CloseReason = new CloseReason(CloseCode.NORMAL)): Promise<void> {
-    await this.connection.write(new Frame.Close(reason));
+    await this.connection.write(new Frame.Close(fitCloseReason(reason)));
   }
 
   protected sendFrame(frame: Frame): Promise<void> {

@@ -44,6 +44,10 @@ async function settled(read: () => number, quietMs = 500, maxMs = 8000): Promise
 
 /** What handlers report to the tests; reset before each test. */
 let finished: string[] = [];
+/** 100 two-byte characters: 200 bytes, which a Close frame cannot carry. */
+const LONG_REASON = 'é'.repeat(100);
+/** LONG_REASON cut on a character boundary to the 123 bytes a Close frame carries: 61 characters, 122 bytes. */
+const FITTED_REASON = 'é'.repeat(61);
 let readerGate = deferred();
 let completedSends = 0;
 
@@ -96,13 +100,14 @@ class LifecycleController {
 
   @WebSocketRoute('bad-close')
   async badClose(session: DefaultWebSocketServerSession) {
-    for (const reason of [new CloseReason(1006), new CloseReason(1000, 'x'.repeat(124))]) {
-      await session.close(reason).then(
-        () => finished.push('sent'),
-        (error: Error) => finished.push(error.name),
-      );
-    }
-    await session.close(new CloseReason(4000, 'valid'));
+    await session.close(new CloseReason(1006)).catch((error: Error) => finished.push(error.name));
+    await session.close(new CloseReason(4000, LONG_REASON));
+    finished.push(`default:${(await session.closeReason)?.message.length}`);
+  }
+
+  @WebSocketRoute('raw-long-close', { raw: true })
+  async rawLongClose(session: WebSocketServerSession) {
+    await session.close(new CloseReason(4000, LONG_REASON));
   }
 
   /** Sends 64 frames of 1 MiB, counting the sends that resolved. */
@@ -276,12 +281,20 @@ describe.each(PLATFORMS)('on %s', (onPlatform) => {
     });
   });
 
-  describe('close reasons that may not be sent', () => {
-    it('rejects close() with a reserved code or a reason over 123 bytes, and sends neither', async () => {
+  describe('close reasons that do not fit the wire', () => {
+    it('rejects close() with a reserved code, sending nothing, and cuts a reason over 123 bytes on a character boundary', async () => {
       const app = await start({});
       const client = track(await RawClient.connect(app.port, '/bad-close'));
-      expect(await client.readClose()).toEqual({ code: 4000, reason: 'valid' });
-      expect(finished).toEqual(['RangeError', 'RangeError']);
+      expect(await client.readClose()).toEqual({ code: 4000, reason: FITTED_REASON });
+      client.send({ opcode: CLOSE, payload: closePayload(4000) });
+      expect(await client.waitForEnd(5_000)).toBe(true);
+      expect(finished).toEqual(['RangeError', `default:${FITTED_REASON.length}`]);
+    });
+
+    it('cuts the long close reason of a raw session the same way', async () => {
+      const app = await start({});
+      const client = track(await RawClient.connect(app.port, '/raw-long-close'));
+      expect(await client.readClose()).toEqual({ code: 4000, reason: FITTED_REASON });
     });
   });
 });
