@@ -948,7 +948,7 @@ function closeHandling(): CaseGroup {
 
 function limits(): CaseGroup {
   const cases: ConformanceCase[] = [];
-  const sizes = [kib(64), kib(256), kib(1024), kib(4096)];
+  const sizes = [kib(64), kib(256), kib(1024), kib(4096), kib(16384)];
   const chunk = kib(64);
   for (const [sub, opcode, name] of [[1, TEXT, 'text'], [2, BINARY, 'binary']] as const) {
     sizes.forEach((size, i) => {
