@@ -4,7 +4,7 @@
  * server child (soak-server.ts: a Nest app on express, maxConnections 20 000)
  * that reports its own RSS, active handles and counters over IPC; this
  * process is the client side (the `ws` package for good clients, node:net for
- * hostile ones).
+ * hostile ones, soak-hostile.ts).
  *
  *   1. idle:  10 000 concurrent idle sessions (200 handshakes in flight), then
  *             app.close(): every client sees 1001, every handler's finally ran,
@@ -19,12 +19,11 @@
  *   SOAK_SCENARIOS=mixed SOAK_HOSTILE_KINDS=never-reads npm run soak    # some hostile kinds only
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import net from 'node:net';
 import os from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
+import { HOSTILE_INPUTS, runHostile } from './soak-hostile.js';
 import type { SoakStats } from './soak-server.js';
 
 const num = (name: string, fallback: number) => {
@@ -47,10 +46,6 @@ const EXACT_HANDLES = ['TCPSocketWrap', 'TCPServerWrap', 'TCPWrap', 'Timeout', '
 const SCENARIOS = (process.env.SOAK_SCENARIOS ?? 'idle,churn,mixed').split(',');
 /** Whole-run guard: the soak must stop by itself even if something hangs. */
 const RUN_LIMIT_MS = 5 * 60_000;
-/** How long a hostile client waits for the server's answer before counting "no reaction". */
-const REACTION_TIMEOUT_MS = 10_000;
-/** How long the client that never reads holds on before leaving. */
-const NEVER_READS_HOLD_MS = 3_000;
 
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
 const MB = 1024 * 1024;
@@ -304,159 +299,6 @@ async function churnScenario(): Promise<void> {
 
 // ---------------------------------------------------------------- 3. mixed
 
-/** One masked client frame. */
-function frame(opcode: number, payload: Uint8Array, { fin = true, rsv = 0, mask = true } = {}): Buffer {
-  const length = payload.length;
-  const header: number[] = [(fin ? 0x80 : 0) | (rsv << 4) | opcode];
-  const maskBit = mask ? 0x80 : 0;
-  if (length < 126) header.push(maskBit | length);
-  else if (length < 65_536) header.push(maskBit | 126, length >> 8, length & 0xff);
-  else {
-    header.push(maskBit | 127);
-    const big = Buffer.alloc(8);
-    big.writeBigUInt64BE(BigInt(length));
-    header.push(...big);
-  }
-  if (!mask) return Buffer.concat([Buffer.from(header), payload]);
-  const key = randomBytes(4);
-  const body = Buffer.from(payload);
-  for (let i = 0; i < body.length; i++) body[i] ^= key[i & 3];
-  return Buffer.concat([Buffer.from(header), key, body]);
-}
-
-/** Header only, claiming `length` bytes (masked): the body never comes. */
-function bogusLength(length: bigint): Buffer {
-  const head = Buffer.alloc(14);
-  head[0] = 0x82;
-  head[1] = 0x80 | 127;
-  head.writeBigUInt64BE(length, 2);
-  randomBytes(4).copy(head, 10);
-  return head;
-}
-
-/** Builds the large inputs once: masking them anew for each connection would stall this load generator, not the server. */
-function once(build: () => Buffer[]): () => Buffer[] {
-  let built: Buffer[] | undefined;
-  return () => (built ??= build());
-}
-
-/** Hostile inputs, each sent on its own connection after a valid handshake (except `garbage-handshake`). */
-const HOSTILE: Record<string, () => Buffer[]> = {
-  'random-bytes': () => [randomBytes(64 + Math.floor(Math.random() * 4096))],
-  'rsv-bits': () => [frame(0x1, Buffer.from('hi'), { rsv: 0b111 })],
-  'reserved-opcode': () => [frame(0x3, Buffer.from('hi'))],
-  unmasked: () => [frame(0x1, Buffer.from('hello'), { mask: false })],
-  'fragmented-ping': () => [frame(0x9, Buffer.from('p'), { fin: false })],
-  'ping-126-bytes': () => [frame(0x9, Buffer.alloc(126))],
-  'lone-continuation': () => [frame(0x0, Buffer.from('c'))],
-  'invalid-utf8': () => [frame(0x1, Buffer.from([0x68, 0xc0, 0xaf, 0x69]))],
-  'close-code-1005': () => [frame(0x8, Buffer.from([0x03, 0xed]))],
-  'close-1-byte': () => [frame(0x8, Buffer.from([0x03]))],
-  'length-2^63-1': () => [bogusLength(2n ** 63n - 1n)],
-  'length-2^62': () => [bogusLength(2n ** 62n)],
-  'bit-flip': () => {
-    const good = frame(0x1, Buffer.from('a perfectly fine message'));
-    good[Math.floor(Math.random() * 2)] ^= 1 << Math.floor(Math.random() * 8);
-    return [good];
-  },
-  'truncated-then-fin': () => [frame(0x2, Buffer.alloc(1000)).subarray(0, 50)],
-  'tiny-fragment-flood': once(() => {
-    const parts = [frame(0x1, Buffer.from('a'), { fin: false })];
-    for (let i = 0; i < 70_000; i++) parts.push(frame(0x0, Buffer.from('a'), { fin: false }));
-    return [Buffer.concat(parts)];
-  }),
-  'garbage-handshake': () => [randomBytes(512)],
-  // 8 MiB of messages the echo route answers while this client reads none of it: backpressure, not memory.
-  'never-reads': once(() => Array.from({ length: 128 }, () => frame(0x2, Buffer.alloc(64 * 1024, 0x61)))),
-};
-/** What the RFC (or the README's limits) asks of the server for each input; anything in the list passes. */
-const EXPECTED: Record<string, string[]> = {
-  // Random bytes sometimes begin with a valid masked frame, which is echoed.
-  'random-bytes': ['close 1002', 'close 1007', 'close 1008', 'close 1009', 'drop', 'no reaction', 'echo'],
-  'rsv-bits': ['close 1002'],
-  'reserved-opcode': ['close 1002'],
-  unmasked: ['close 1002'],
-  'fragmented-ping': ['close 1002'],
-  'ping-126-bytes': ['close 1002'],
-  'lone-continuation': ['close 1002'],
-  'invalid-utf8': ['close 1007'],
-  'close-code-1005': ['close 1002'],
-  'close-1-byte': ['close 1002'],
-  'length-2^63-1': ['close 1009', 'close 1002'],
-  'length-2^62': ['close 1009'],
-  'bit-flip': ['close 1002', 'close 1009', 'close 1007', 'drop', 'no reaction', 'echo'],
-  'truncated-then-fin': ['drop', 'close 1006', 'close 1002'],
-  'tiny-fragment-flood': ['close 1008'],
-  'garbage-handshake': ['http 400', 'http 4xx', 'drop'],
-  'never-reads': ['no reaction'],
-};
-
-/** Runs one hostile connection; resolves with how it ended and when, from the first byte sent. */
-function hostile(port: number, kind: string): Promise<{ outcome: string; ms: number }> {
-  return new Promise((resolve) => {
-    const socket = net.connect(port, '127.0.0.1');
-    let buffer = Buffer.alloc(0);
-    let upgraded = false;
-    let outcome: string | undefined;
-    const end = (result: string) => {
-      if (outcome !== undefined) return;
-      outcome = result;
-      clearTimeout(timer);
-      socket.destroy();
-      resolve({ outcome: result, ms: performance.now() - started });
-    };
-    const started = performance.now();
-    const timer = setTimeout(() => end('no reaction'), kind === 'never-reads' ? NEVER_READS_HOLD_MS : REACTION_TIMEOUT_MS);
-    socket.on('error', () => undefined);
-    socket.on('close', () => end(upgraded || kind === 'garbage-handshake' ? 'drop' : 'drop before 101'));
-    const payload = HOSTILE[kind]();
-    socket.on('connect', () => {
-      if (kind === 'garbage-handshake') {
-        for (const chunk of payload) socket.write(chunk);
-        return;
-      }
-      socket.write(
-        `GET /echo HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-          `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
-      );
-    });
-    socket.on('data', (chunk) => {
-      buffer = Buffer.concat([buffer, chunk]);
-      if (!upgraded) {
-        const headEnd = buffer.indexOf('\r\n\r\n');
-        if (buffer.subarray(0, 5).toString() === 'HTTP/' && kind === 'garbage-handshake') {
-          const status = Number(buffer.subarray(9, 12).toString());
-          return end(status === 400 ? 'http 400' : status >= 400 && status < 500 ? 'http 4xx' : `http ${status}`);
-        }
-        if (headEnd < 0) return;
-        const status = buffer.subarray(9, 12).toString();
-        if (status !== '101') return end(`http ${status} (handshake refused)`);
-        upgraded = true;
-        buffer = buffer.subarray(headEnd + 4);
-        for (const part of payload) socket.write(part);
-        if (kind === 'truncated-then-fin') socket.end();
-        if (kind === 'never-reads') return void socket.pause();
-      }
-      // Server frames are unmasked: read the first one.
-      if (buffer.length < 2) return;
-      const opcode = buffer[0] & 0x0f;
-      let length = buffer[1] & 0x7f;
-      let offset = 2;
-      if (length === 126) {
-        if (buffer.length < 4) return;
-        length = buffer.readUInt16BE(2);
-        offset = 4;
-      }
-      if (opcode === 0x8) {
-        if (buffer.length < offset + Math.min(length, 2)) return;
-        end(length >= 2 ? `close ${buffer.readUInt16BE(offset)}` : 'close (no code)');
-      } else if (opcode === 0x1 || opcode === 0x2) {
-        end('echo');
-      }
-    });
-  });
-}
-
 interface GoodStats {
   sent: number;
   echoed: number;
@@ -533,7 +375,7 @@ async function mixedScenario(): Promise<void> {
     );
     await sleep(0);
   });
-  const kinds = process.env.SOAK_HOSTILE_KINDS?.split(',') ?? Object.keys(HOSTILE);
+  const kinds = process.env.SOAK_HOSTILE_KINDS?.split(',') ?? Object.keys(HOSTILE_INPUTS);
   const outcomes = new Map<string, Map<string, number>>();
   /** The longest a hostile client waited for its answer, by kind. */
   const slowest = new Map<string, number>();
@@ -544,7 +386,7 @@ async function mixedScenario(): Promise<void> {
       for (let i = worker; Date.now() < deadline; i += MIXED_HOSTILE) {
         const kind = kinds[i % kinds.length];
         hostileOpened++;
-        const { outcome, ms } = await hostile(server.port, kind);
+        const { outcome, ms } = await runHostile(server.port, kind);
         if (outcome !== 'no reaction') slowest.set(kind, Math.max(slowest.get(kind) ?? 0, ms));
         const byKind = outcomes.get(kind) ?? new Map<string, number>();
         byKind.set(outcome, (byKind.get(outcome) ?? 0) + 1);
@@ -570,8 +412,8 @@ async function mixedScenario(): Promise<void> {
     const byKind = outcomes.get(kind) ?? new Map<string, number>();
     const wait = slowest.has(kind) ? `; answered within ${Math.ceil(slowest.get(kind)!)} ms` : '';
     const text = `${[...byKind].map(([outcome, count]) => `${outcome}×${count}`).join(', ')}${wait}`;
-    const unexpected = [...byKind.keys()].filter((outcome) => !EXPECTED[kind].includes(outcome));
-    check('mixed', `hostile ${kind}`, `${text}${unexpected.length ? ` (expected ${EXPECTED[kind].join(' | ')})` : ''}`, unexpected.length === 0);
+    const unexpected = [...byKind.keys()].filter((outcome) => !HOSTILE_INPUTS[kind].answers.includes(outcome));
+    check('mixed', `hostile ${kind}`, `${text}${unexpected.length ? ` (expected ${HOSTILE_INPUTS[kind].answers.join(' | ')})` : ''}`, unexpected.length === 0);
   }
   check(
     'mixed',
