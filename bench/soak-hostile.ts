@@ -48,11 +48,25 @@ function once(build: () => Buffer[]): () => Buffer[] {
   return () => (built ??= build());
 }
 
-/**
- * The hostile inputs: what each sends after a valid handshake (`garbage-handshake` instead of one), and the
- * answers RFC 6455 or the README's limits allow the server. Anything else fails the soak.
- */
-export const HOSTILE_INPUTS: Record<string, { answers: string[]; bytes: () => Buffer[] }> = {
+/** One kind of hostile client: what it sends, how it behaves, and the answers it may get. */
+export interface HostileInput {
+  /** The answers RFC 6455 or the README's limits allow the server; anything else fails the soak. */
+  answers: string[];
+  /** What it sends after a valid handshake, or instead of one with `noHandshake`. */
+  bytes: () => Buffer[];
+  /** The route it connects to; /echo unless set. */
+  path?: string;
+  noHandshake?: boolean;
+  /** Half-closes TCP once the bytes are sent. */
+  endAfterSending?: boolean;
+  /** Stops reading once the bytes are sent. */
+  pauseAfterSending?: boolean;
+  /** How long it waits for an answer before counting "no reaction"; REACTION_TIMEOUT_MS unless set. */
+  waitMs?: number;
+}
+
+/** Inputs the mixed scenario cycles through, beside the good sessions. */
+export const HOSTILE_INPUTS: Record<string, HostileInput> = {
   // Random bytes sometimes begin with a valid masked frame, which is echoed.
   'random-bytes': {
     answers: ['close 1002', 'close 1007', 'close 1008', 'close 1009', 'drop', 'no reaction', 'echo'],
@@ -113,6 +127,7 @@ export const HOSTILE_INPUTS: Record<string, { answers: string[]; bytes: () => Bu
   'truncated-then-fin': {
     answers: ['drop', 'close 1002'],
     bytes: () => [frame(0x2, Buffer.alloc(1000)).subarray(0, 50)],
+    endAfterSending: true,
   },
   'tiny-fragment-flood': {
     answers: ['close 1008'],
@@ -125,21 +140,45 @@ export const HOSTILE_INPUTS: Record<string, { answers: string[]; bytes: () => Bu
   'garbage-handshake': {
     answers: ['http 400', 'http 4xx', 'drop'],
     bytes: () => [randomBytes(512)],
+    noHandshake: true,
   },
   // 8 MiB of messages the echo route answers while this client reads none of it: backpressure, not memory.
   'never-reads': {
     answers: ['no reaction'],
     bytes: once(() => Array.from({ length: 128 }, () => frame(0x2, Buffer.alloc(64 * 1024, 0x61)))),
+    pauseAfterSending: true,
+    waitMs: NEVER_READS_HOLD_MS,
   },
 };
 
-/** Runs one hostile connection; resolves with how it ended and when, from the first byte sent. */
-export function runHostile(port: number, kind: string): Promise<{ outcome: string; ms: number }> {
+/**
+ * Peers that stall instead of misbehaving, for the stalled-peers scenario. The soak server sets
+ * `headersTimeout` to STALL_HEADERS_TIMEOUT_MS; Node checks it every 30 s (`connectionsCheckingInterval`).
+ */
+export const STALL_HEADERS_TIMEOUT_MS = 2_000;
+export const STALLED_PEERS: Record<string, HostileInput> = {
+  // Half an upgrade request, then nothing: Node's HTTP server owns the socket until the headers end.
+  'unfinished-request': {
+    answers: ['http 408', 'drop'],
+    bytes: () => [Buffer.from('GET /quiet HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n')],
+    noHandshake: true,
+    waitMs: STALL_HEADERS_TIMEOUT_MS + 35_000,
+  },
+  // Upgraded, then silent, on a route with idleTimeout.
+  'quiet-session': { answers: ['close 1001'], bytes: () => [], path: '/quiet', waitMs: 15_000 },
+  // Upgraded, reads, never answers the pinger: what a peer gone without a FIN looks like to the server.
+  'no-pongs': { answers: ['close 1011'], bytes: () => [], path: '/pinged', waitMs: 15_000 },
+};
+
+/** Runs one hostile connection; resolves with how it ended and when, from the connect. */
+export function runHostile(port: number, input: HostileInput): Promise<{ outcome: string; ms: number }> {
   return new Promise((resolve) => {
     const socket = net.connect(port, '127.0.0.1');
+    const payload = input.bytes();
     let buffer = Buffer.alloc(0);
     let upgraded = false;
     let outcome: string | undefined;
+    const started = performance.now();
     const end = (result: string) => {
       if (outcome !== undefined) return;
       outcome = result;
@@ -147,53 +186,52 @@ export function runHostile(port: number, kind: string): Promise<{ outcome: strin
       socket.destroy();
       resolve({ outcome: result, ms: performance.now() - started });
     };
-    const started = performance.now();
-    const timer = setTimeout(() => end('no reaction'), kind === 'never-reads' ? NEVER_READS_HOLD_MS : REACTION_TIMEOUT_MS);
+    const timer = setTimeout(() => end('no reaction'), input.waitMs ?? REACTION_TIMEOUT_MS);
+    const sendPayload = () => {
+      for (const part of payload) socket.write(part);
+      if (input.endAfterSending) socket.end();
+      if (input.pauseAfterSending) socket.pause();
+    };
     socket.on('error', () => undefined);
-    socket.on('close', () => end(upgraded || kind === 'garbage-handshake' ? 'drop' : 'drop before 101'));
-    const payload = HOSTILE_INPUTS[kind].bytes();
+    socket.on('close', () => end(upgraded || input.noHandshake ? 'drop' : 'drop before 101'));
     socket.on('connect', () => {
-      if (kind === 'garbage-handshake') {
-        for (const chunk of payload) socket.write(chunk);
-        return;
-      }
+      if (input.noHandshake) return sendPayload();
       socket.write(
-        `GET /echo HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+        `GET ${input.path ?? '/echo'} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
           `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
       );
     });
     socket.on('data', (chunk) => {
       buffer = Buffer.concat([buffer, chunk]);
       if (!upgraded) {
+        if (buffer.length < 12) return;
+        const status = Number(buffer.subarray(9, 12).toString());
+        if (input.noHandshake) return end(status === 400 || status === 408 ? `http ${status}` : status >= 400 && status < 500 ? 'http 4xx' : `http ${status}`);
         const headEnd = buffer.indexOf('\r\n\r\n');
-        if (buffer.subarray(0, 5).toString() === 'HTTP/' && kind === 'garbage-handshake') {
-          const status = Number(buffer.subarray(9, 12).toString());
-          return end(status === 400 ? 'http 400' : status >= 400 && status < 500 ? 'http 4xx' : `http ${status}`);
-        }
         if (headEnd < 0) return;
-        const status = buffer.subarray(9, 12).toString();
-        if (status !== '101') return end(`http ${status} (handshake refused)`);
+        if (status !== 101) return end(`http ${status} (handshake refused)`);
         upgraded = true;
         buffer = buffer.subarray(headEnd + 4);
-        for (const part of payload) socket.write(part);
-        if (kind === 'truncated-then-fin') socket.end();
-        if (kind === 'never-reads') return void socket.pause();
+        sendPayload();
+        if (input.pauseAfterSending) return;
       }
-      // Server frames are unmasked: read the first one.
-      if (buffer.length < 2) return;
-      const opcode = buffer[0] & 0x0f;
-      let length = buffer[1] & 0x7f;
-      let offset = 2;
-      if (length === 126) {
-        if (buffer.length < 4) return;
-        length = buffer.readUInt16BE(2);
-        offset = 4;
-      }
-      if (opcode === 0x8) {
-        if (buffer.length < offset + Math.min(length, 2)) return;
-        end(length >= 2 ? `close ${buffer.readUInt16BE(offset)}` : 'close (no code)');
-      } else if (opcode === 0x1 || opcode === 0x2) {
-        end('echo');
+      // Server frames are unmasked; pings and pongs are skipped, a data frame or a Close decides.
+      for (;;) {
+        if (buffer.length < 2) return;
+        const opcode = buffer[0] & 0x0f;
+        let length = buffer[1] & 0x7f;
+        let offset = 2;
+        if (length === 126) {
+          if (buffer.length < 4) return;
+          length = buffer.readUInt16BE(2);
+          offset = 4;
+        } else if (length === 127) {
+          return end('echo');
+        }
+        if (opcode === 0x1 || opcode === 0x2 || opcode === 0x0) return end('echo');
+        if (buffer.length < offset + length) return;
+        if (opcode === 0x8) return end(length >= 2 ? `close ${buffer.readUInt16BE(offset)}` : 'close (no code)');
+        buffer = buffer.subarray(offset + length);
       }
     });
   });

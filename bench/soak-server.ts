@@ -11,6 +11,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { ConsoleLogger, Controller, Module, type INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { WebSocketRoute, WebSocketSessions, WebSocketsModule, type DefaultWebSocketServerSession } from 'nest-websocket-routes';
+import { STALL_HEADERS_TIMEOUT_MS } from './soak-hostile.js';
 
 /**
  * Counts the server's warnings by kind instead of printing them: hostile input is meant to get one warning
@@ -32,33 +33,49 @@ class CountingLogger extends ConsoleLogger {
 }
 const logger = new CountingLogger('soak-server', { logLevels: ['error', 'warn'] });
 
-/** Counters the handlers keep, in this process. */
-const counters = { idleStarted: 0, idleFinally: 0, echoStarted: 0, echoFinally: 0, echoedFrames: 0 };
+/** Per route: handlers started, and handlers whose `finally` ran. */
+const counters = { started: {} as Record<string, number>, finished: {} as Record<string, number> };
+
+/** Runs a handler's body, counting its start and its `finally`. */
+async function counted(route: string, body: () => Promise<void>): Promise<void> {
+  counters.started[route] = (counters.started[route] ?? 0) + 1;
+  try {
+    await body();
+  } finally {
+    counters.finished[route] = (counters.finished[route] ?? 0) + 1;
+  }
+}
+
+/** Reads until the peer or the server ends the session. */
+async function drain(session: DefaultWebSocketServerSession): Promise<void> {
+  for await (const frame of session.incoming) void frame;
+}
 
 @Controller()
 class SoakController {
-  /** Holds the session open without sending anything; counts that its `finally` ran. */
+  /** Holds the session open without sending anything. */
   @WebSocketRoute('idle')
-  async idle(session: DefaultWebSocketServerSession): Promise<void> {
-    counters.idleStarted++;
-    try {
-      for await (const frame of session.incoming) void frame;
-    } finally {
-      counters.idleFinally++;
-    }
+  idle(session: DefaultWebSocketServerSession): Promise<void> {
+    return counted('idle', () => drain(session));
   }
 
   @WebSocketRoute('echo')
-  async echo(session: DefaultWebSocketServerSession): Promise<void> {
-    counters.echoStarted++;
-    try {
-      for await (const frame of session.incoming) {
-        await session.send(frame);
-        counters.echoedFrames++;
-      }
-    } finally {
-      counters.echoFinally++;
-    }
+  echo(session: DefaultWebSocketServerSession): Promise<void> {
+    return counted('echo', async () => {
+      for await (const frame of session.incoming) await session.send(frame);
+    });
+  }
+
+  /** For the stalled-peers scenario: a peer silent this long is cut with 1001. */
+  @WebSocketRoute('quiet', { idleTimeout: 2_000 })
+  quiet(session: DefaultWebSocketServerSession): Promise<void> {
+    return counted('quiet', () => drain(session));
+  }
+
+  /** For the stalled-peers scenario: a peer that stops answering pings is cut with 1011. */
+  @WebSocketRoute('pinged', { pingInterval: 1_000, timeout: 1_000 })
+  pinged(session: DefaultWebSocketServerSession): Promise<void> {
+    return counted('pinged', () => drain(session));
   }
 }
 
@@ -112,6 +129,8 @@ async function settle(): Promise<void> {
 
 async function main(): Promise<void> {
   const app: INestApplication = await NestFactory.create(SoakModule, { logger });
+  // The app's own choice, which Node applies before any upgrade: a request whose headers never end is cut.
+  app.getHttpServer().headersTimeout = STALL_HEADERS_TIMEOUT_MS;
   await app.listen(0, '127.0.0.1');
   registry = app.get(WebSocketSessions);
   const port = (app.getHttpServer().address() as AddressInfo).port;

@@ -13,9 +13,11 @@
  *             handles and the WebSocketSessions registry back where they were.
  *   3. mixed: 500 sessions echoing numbered messages while 50 hostile clients
  *             send garbage for 20 s: nothing lost, nothing reordered.
+ *   4. stalled: 200 each of an upgrade request never finished, a session gone
+ *             quiet (idleTimeout) and a peer that stops answering pings: each cut.
  *
  *   SOAK_IDLE=10000 SOAK_CHURN=50000 SOAK_MIXED_SECONDS=20 npm run soak   # the defaults
- *   SOAK_SCENARIOS=churn npm run soak                                   # one scenario (idle, churn, mixed)
+ *   SOAK_SCENARIOS=churn npm run soak                                   # one scenario (idle, churn, mixed, stalled)
  *   SOAK_SCENARIOS=mixed SOAK_HOSTILE_KINDS=never-reads npm run soak    # some hostile kinds only
  */
 import { fork, type ChildProcess } from 'node:child_process';
@@ -23,7 +25,7 @@ import os from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
-import { HOSTILE_INPUTS, runHostile } from './soak-hostile.js';
+import { HOSTILE_INPUTS, runHostile, STALL_HEADERS_TIMEOUT_MS, STALLED_PEERS } from './soak-hostile.js';
 import type { SoakStats } from './soak-server.js';
 
 const num = (name: string, fallback: number) => {
@@ -39,11 +41,13 @@ const CHURN_PARALLEL = 100;
 const MIXED_GOOD = num('SOAK_MIXED_GOOD', 500);
 const MIXED_HOSTILE = num('SOAK_MIXED_HOSTILE', 50);
 const MIXED_SECONDS = num('SOAK_MIXED_SECONDS', 20);
+const STALLED = num('SOAK_STALLED', 200);
 /** RSS may grow this much over a churn run (allocator and heap slack), beyond which it counts as a leak. */
 const CHURN_RSS_SLACK = 24 * 1024 * 1024;
 /** Handle types that must come back exactly (sockets, servers, timers). */
 const EXACT_HANDLES = ['TCPSocketWrap', 'TCPServerWrap', 'TCPWrap', 'Timeout', 'Immediate'];
-const SCENARIOS = (process.env.SOAK_SCENARIOS ?? 'idle,churn,mixed').split(',');
+const SCENARIO_NAMES = ['idle', 'churn', 'mixed', 'stalled'];
+const SCENARIOS = (process.env.SOAK_SCENARIOS ?? SCENARIO_NAMES.join(',')).split(',');
 /** Whole-run guard: the soak must stop by itself even if something hangs. */
 const RUN_LIMIT_MS = 5 * 60_000;
 
@@ -235,7 +239,8 @@ async function idleScenario(): Promise<void> {
   await Promise.race([everyoneClosed, sleep(15_000)]);
   const codes = [...closeCodes].map(([code, count]) => `${code}×${count}`).join(' ') || 'none';
   check('idle', 'clients that saw Close 1001', `${closeCodes.get(1001) ?? 0} of ${clients.length} (codes: ${codes})`, (closeCodes.get(1001) ?? 0) === clients.length && clients.length === IDLE_SESSIONS);
-  check('idle', "handlers whose finally ran (server count)", `${closed.counters.idleFinally - 200} of ${IDLE_SESSIONS} (and the 200 warm-up sessions')`, closed.counters.idleFinally === closed.counters.idleStarted && closed.counters.idleStarted === IDLE_SESSIONS + 200);
+  const handlers = { started: closed.counters.started.idle, finished: closed.counters.finished.idle };
+  check('idle', 'handlers whose finally ran (server count)', `${handlers.finished} of ${handlers.started} (${IDLE_SESSIONS} and 200 warm-up sessions)`, handlers.finished === handlers.started && handlers.started === IDLE_SESSIONS + 200);
   figure('idle', 'app.close() took', `${closed.closeMs} ms; handles left after it: ${handleList(closed.handles) || 'none'}`);
   check('idle', 'server log lines (good traffic logs nothing)', logList(closed.logs), warningCount(closed.logs) === 0 && closed.logs.errors === 0);
   check('idle', 'server process exited by itself', `${exit} after ${exitMs} ms`, exitedByItself);
@@ -292,7 +297,8 @@ async function churnScenario(): Promise<void> {
   const exactDiff = diff.filter((entry) => EXACT_HANDLES.includes(entry.split(' ')[0]));
   check('churn', 'active handles before → after', `${handleList(before.handles)}${diff.length ? ` | changed: ${diff.join(', ')}` : ' | unchanged'}`, exactDiff.length === 0);
   check('churn', 'server log lines (good traffic logs nothing)', logList(after.logs), warningCount(after.logs) === 0 && after.logs.errors === 0);
-  check('churn', 'handlers started = finally ran', `${after.counters.echoStarted} = ${after.counters.echoFinally} (incl. warm-up)`, after.counters.echoStarted === after.counters.echoFinally);
+  const handlers = { started: after.counters.started.echo, finished: after.counters.finished.echo };
+  check('churn', 'handlers started = finally ran', `${handlers.started} = ${handlers.finished} (incl. warm-up)`, handlers.started === handlers.finished);
   const { exit, exitedByItself } = await server.close();
   check('churn', 'server process exited by itself after app.close()', exit, exitedByItself);
 }
@@ -386,7 +392,7 @@ async function mixedScenario(): Promise<void> {
       for (let i = worker; Date.now() < deadline; i += MIXED_HOSTILE) {
         const kind = kinds[i % kinds.length];
         hostileOpened++;
-        const { outcome, ms } = await runHostile(server.port, kind);
+        const { outcome, ms } = await runHostile(server.port, HOSTILE_INPUTS[kind]);
         if (outcome !== 'no reaction') slowest.set(kind, Math.max(slowest.get(kind) ?? 0, ms));
         const byKind = outcomes.get(kind) ?? new Map<string, number>();
         byKind.set(outcome, (byKind.get(outcome) ?? 0) + 1);
@@ -426,6 +432,42 @@ async function mixedScenario(): Promise<void> {
   check('mixed', 'server survived and exited by itself after app.close()', exit, exitedByItself);
 }
 
+// ---------------------------------------------------------------- 4. stalled
+
+async function stalledScenario(): Promise<void> {
+  const kinds = Object.keys(STALLED_PEERS);
+  console.log(`\n4. stalled: ${STALLED} peers of each kind (${kinds.join(', ')}) at once`);
+  const server = await Server.start();
+  const before = await server.stats();
+  const results = await Promise.all(
+    kinds.map(async (kind) => {
+      const runs = await Promise.all(Array.from({ length: STALLED }, () => runHostile(server.port, STALLED_PEERS[kind])));
+      return { kind, runs };
+    }),
+  );
+  for (const { kind, runs } of results) {
+    const byOutcome = new Map<string, number>();
+    for (const { outcome } of runs) byOutcome.set(outcome, (byOutcome.get(outcome) ?? 0) + 1);
+    const slowest = Math.ceil(Math.max(...runs.map((run) => run.ms)));
+    const fastest = Math.floor(Math.min(...runs.map((run) => run.ms)));
+    const unexpected = [...byOutcome.keys()].filter((outcome) => !STALLED_PEERS[kind].answers.includes(outcome));
+    const text = `${[...byOutcome].map(([outcome, count]) => `${outcome}×${count}`).join(', ')}; cut after ${fastest}-${slowest} ms`;
+    check('stalled', kind, `${text}${unexpected.length ? ` (expected ${STALLED_PEERS[kind].answers.join(' | ')})` : ''}`, unexpected.length === 0);
+  }
+  let after = await server.stats();
+  for (let i = 0; i < 20 && after.sessions !== 0; i++) {
+    await sleep(500);
+    after = await server.stats();
+  }
+  const { started, finished } = after.counters;
+  check('stalled', 'sessions left / handlers whose finally ran', `${after.sessions} / quiet ${finished.quiet} of ${started.quiet}, pinged ${finished.pinged} of ${started.pinged}`, after.sessions === 0 && finished.quiet === started.quiet && finished.pinged === started.pinged && started.quiet === STALLED && started.pinged === STALLED);
+  figure('stalled', 'server RSS', `${mb(before.rss)} before, ${mb(after.rss)} after`);
+  figure('stalled', 'headersTimeout', `${STALL_HEADERS_TIMEOUT_MS} ms, set by the app; Node checks it every 30 s`);
+  check('stalled', 'server log lines (at most one warning per cut session, no errors)', logList(after.logs), warningCount(after.logs) <= 2 * STALLED && after.logs.errors === 0);
+  const { exit, exitedByItself } = await server.close();
+  check('stalled', 'server process exited by itself after app.close()', exit, exitedByItself);
+}
+
 // ---------------------------------------------------------------- main
 
 async function main(): Promise<void> {
@@ -439,12 +481,13 @@ async function main(): Promise<void> {
   if (SCENARIOS.includes('idle')) await idleScenario();
   if (SCENARIOS.includes('churn')) await churnScenario();
   if (SCENARIOS.includes('mixed')) await mixedScenario();
+  if (SCENARIOS.includes('stalled')) await stalledScenario();
   const failed = checks.filter((entry) => !entry.ok);
   console.log(`\nSummary (${((Date.now() - started) / 1000).toFixed(0)} s)`);
   const rows: Array<[string, string, string, string]> = [
     ...figures.map(([scenario, what, value]): [string, string, string, string] => [scenario, '', what, value]),
     ...checks.map((entry): [string, string, string, string] => [entry.scenario, entry.ok ? 'ok' : 'FAIL', entry.what, entry.value]),
-  ].sort((a, b) => ['idle', 'churn', 'mixed'].indexOf(a[0]) - ['idle', 'churn', 'mixed'].indexOf(b[0]));
+  ].sort((a, b) => SCENARIO_NAMES.indexOf(a[0]) - SCENARIO_NAMES.indexOf(b[0]));
   const width = Math.max(...rows.map((row) => row[2].length));
   for (const [scenario, status, what, value] of rows) console.log(`${scenario.padEnd(6)} ${status.padEnd(4)} ${what.padEnd(width)}  ${value}`);
   console.log(failed.length === 0 ? `\nall ${checks.length} checks passed` : `\n${failed.length} of ${checks.length} checks FAILED`);
