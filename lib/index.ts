@@ -25,8 +25,20 @@ export type {
   WebSocketCall,
   WebSocketApplicationContext,
   OutgoingChannel,
-  WebSocketExtension,
 } from './session/websocket-session.js';
+export {
+  WebSocketExtensionHeader,
+  type WebSocketExtension,
+  type WebSocketExtensionFactory,
+  type WebSocketExtensionLimits,
+} from './protocol/websocket-extension.js';
+export {
+  permessageDeflate,
+  PerMessageDeflateFactory,
+  type PerMessageDeflateOptions,
+  type PerMessageDeflateConfig,
+} from './extensions/permessage-deflate.factory.js';
+export type { WebSocketExtensionOptions } from './extensions/extension-options.js';
 export type { ReceiveChannel } from './session/receive-channel.js';
 export { ClosedReceiveChannelError, ClosedSendChannelError } from './session/channel-errors.js';
 export {

@@ -1,8 +1,9 @@
 /** Options of `WebSocketsModule.forRoot` / `forRootAsync`, as Ktor's `install(WebSockets) { }`. */
+import type { WebSocketExtensionOptions } from '../extensions/extension-options.js';
 import type { AllowedOrigin } from '../protocol/origin-policy.js';
 import type { WebSocketSessionOptions } from '../session/websocket-session-options.js';
 
-export interface WebSocketsModuleOptions extends WebSocketSessionOptions {
+export interface WebSocketsModuleOptions extends WebSocketSessionOptions, WebSocketExtensionOptions {
   /**
    * Milliseconds that handlers get to finish after application shutdown sent
    * every session close 1001; the rest are then terminated. Default 5 000.

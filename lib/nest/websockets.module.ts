@@ -26,6 +26,7 @@ import { WebSocketRouteHandlerFactory } from './websocket-route-handler.factory.
 import { WebSocketsCoreModule } from './websockets-core.module.js';
 import { originPolicy } from '../protocol/origin-policy.js';
 import type { WebSocketApplicationContext } from '../session/websocket-session.js';
+import { resolveExtensionFactories } from '../extensions/extension-options.js';
 import { checkIntegerOption, resolveSessionSettings } from '../session/websocket-session-options.js';
 
 const DEFAULT_SHUTDOWN_TIMEOUT = 5_000;
@@ -57,6 +58,7 @@ export class WebSocketsModule
     // Checked here too, so a bad option fails startup even in an app without routes.
     resolveSessionSettings(options);
     originPolicy(options.allowedOrigins);
+    resolveExtensionFactories(options);
     this.shutdownTimeout = checkIntegerOption('shutdownTimeout', options.shutdownTimeout ?? DEFAULT_SHUTDOWN_TIMEOUT, 0);
     this.maxConnections = checkIntegerOption('maxConnections', options.maxConnections ?? DEFAULT_MAX_CONNECTIONS, 1);
     if (options.handshakeTimeout !== undefined) checkIntegerOption('handshakeTimeout', options.handshakeTimeout, 1);
@@ -79,8 +81,8 @@ export class WebSocketsModule
     }
     const routes = discovered.flatMap((route): WebSocketRouteDefinition[] => {
       const handle = this.handlers.create(route, httpAdapter);
-      const { protocol, raw, settings, originAllowed, maxConnections, handshakeTimeout, name } = route;
-      return route.paths.map((path) => ({ path, protocol, raw, settings, originAllowed, maxConnections, handshakeTimeout, name, handle }));
+      const { protocol, raw, settings, extensions, originAllowed, maxConnections, handshakeTimeout, name } = route;
+      return route.paths.map((path) => ({ path, protocol, raw, settings, extensions, originAllowed, maxConnections, handshakeTimeout, name, handle }));
     });
     // ModuleRef looks only inside this module unless told otherwise; the session's application sees them all.
     const moduleRef = this.moduleRef;

@@ -1,7 +1,8 @@
 /**
  * The server side of the opening handshake (RFC 6455 §4.2), without I/O:
  * checks the upgrade request's headers, computes the accept key, picks a
- * subprotocol, and writes the 101 or error response text.
+ * subprotocol, and writes the 101 or error response text. Extension offers
+ * are parsed and negotiated in websocket-extension.ts.
  */
 import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
@@ -55,7 +56,6 @@ export function validateUpgradeRequest(method: string | undefined, headers: Inco
   if (key === undefined || !KEY_PATTERN.test(key.trim())) {
     throw new HandshakeError(400, 'Missing or malformed Sec-WebSocket-Key');
   }
-  checkOfferedExtensions(headers);
   return key.trim();
 }
 
@@ -86,27 +86,7 @@ export function offeredProtocols(headers: IncomingHttpHeaders): string[] {
   return offered;
 }
 
-/** `token` or `token=value`, where value is a token or a quoted string (RFC 6455 §9.1). */
-const EXTENSION_PARAM = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+(?:\s*=\s*(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+|"(?:[^"\\]|\\.)*"))?$/;
-
-/**
- * Checks the syntax of `Sec-WebSocket-Extensions` (none are negotiated yet,
- * but a malformed offer is a malformed request): throws HandshakeError(400).
- */
-export function checkOfferedExtensions(headers: IncomingHttpHeaders): void {
-  const value = headers['sec-websocket-extensions'];
-  const joined = Array.isArray(value) ? value.join(',') : (value ?? '');
-  // Commas inside a quoted parameter value do not separate offers.
-  const offers = joined.match(/(?:[^,"]|"(?:[^"\\]|\\.)*")+/g) ?? [];
-  for (const offer of offers.map((part) => part.trim()).filter((part) => part.length > 0)) {
-    const [name, ...params] = offer.split(';').map((part) => part.trim());
-    if (!isToken(name) || params.some((param) => !EXTENSION_PARAM.test(param))) {
-      throw new HandshakeError(400, `Sec-WebSocket-Extensions has a malformed offer: ${offer}`);
-    }
-  }
-}
-
-export function switchingProtocolsResponse(key: string, protocol?: string): string {
+export function switchingProtocolsResponse(key: string, protocol?: string, extensions?: string): string {
   const lines = [
     'HTTP/1.1 101 Switching Protocols',
     'Upgrade: websocket',
@@ -114,6 +94,7 @@ export function switchingProtocolsResponse(key: string, protocol?: string): stri
     `Sec-WebSocket-Accept: ${computeAcceptKey(key)}`,
   ];
   if (protocol !== undefined) lines.push(`Sec-WebSocket-Protocol: ${protocol}`);
+  if (extensions !== undefined) lines.push(`Sec-WebSocket-Extensions: ${extensions}`);
   return lines.join('\r\n') + '\r\n\r\n';
 }
 

@@ -5,6 +5,7 @@
  */
 import { match, parse, type MatchFunction, type Token } from 'path-to-regexp';
 import type { OriginPolicy } from '../protocol/origin-policy.js';
+import type { WebSocketExtensionFactory } from '../protocol/websocket-extension.js';
 import type { SessionSettings } from '../session/websocket-session-options.js';
 import type { PendingSession, UpgradeCandidate } from '../upgrade/websocket-upgrade.js';
 
@@ -25,6 +26,8 @@ export interface WebSocketRouteDefinition {
   protocol: string | undefined;
   raw: boolean;
   settings: SessionSettings;
+  /** Extensions the route offers (none for a raw route unless it negotiates). */
+  extensions: readonly WebSocketExtensionFactory[];
   originAllowed: OriginPolicy;
   /** Sessions this route may hold at once (open or deciding); undefined: only the module's limit. */
   maxConnections: number | undefined;

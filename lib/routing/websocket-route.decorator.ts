@@ -4,15 +4,18 @@
  * prefix), as Ktor's `webSocket` / `webSocketRaw`.
  */
 import { SetMetadata } from '@nestjs/common';
+import type { WebSocketExtensionOptions } from '../extensions/extension-options.js';
 import type { AllowedOrigin } from '../protocol/origin-policy.js';
 import type { WebSocketSessionOptions } from '../session/websocket-session-options.js';
 import { WEBSOCKET_ROUTE_METADATA } from './websocket-routes.constants.js';
 
-export interface WebSocketRouteOptions extends WebSocketSessionOptions {
+export interface WebSocketRouteOptions extends WebSocketSessionOptions, WebSocketExtensionOptions {
   /** Subprotocol the client must offer (exact match); echoed in the 101 response. */
   protocol?: string;
   /** A raw session (`webSocketRaw`): every frame as it came, nothing automatic. Default false. */
   raw?: boolean;
+  /** A raw session negotiates extensions (`deflate`, `extensions`) only with this, as Ktor's `webSocketRaw(negotiateExtensions)`. Default false. */
+  negotiateExtensions?: boolean;
   /** Browser origins that may connect to this route, instead of the module's `allowedOrigins`. */
   allowedOrigins?: AllowedOrigin[];
   /** Sessions this route holds at once (open, or still deciding before the 101); more get 503. Default: no limit but the module's. */

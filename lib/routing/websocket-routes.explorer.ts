@@ -10,8 +10,10 @@ import { ApplicationConfig, DiscoveryService, MetadataScanner, ModulesContainer 
 import type { InstanceWrapper } from '@nestjs/core/injector/instance-wrapper.js';
 import type { RoutePathMetadata } from '@nestjs/core/router/interfaces/route-path-metadata.interface.js';
 import { RoutePathFactory } from '@nestjs/core/router/route-path-factory.js';
+import { resolveExtensionFactories, type WebSocketExtensionOptions } from '../extensions/extension-options.js';
 import { checkProtocolOption } from '../protocol/handshake.js';
 import { originPolicy, type AllowedOrigin, type OriginPolicy } from '../protocol/origin-policy.js';
+import type { WebSocketExtensionFactory } from '../protocol/websocket-extension.js';
 import {
   checkIntegerOption,
   resolveSessionSettings,
@@ -28,6 +30,7 @@ export interface DiscoveredWebSocketRoute {
   protocol: string | undefined;
   raw: boolean;
   settings: SessionSettings;
+  extensions: readonly WebSocketExtensionFactory[];
   originAllowed: OriginPolicy;
   /** Sessions the route may hold at once, if it sets a limit of its own. */
   maxConnections: number | undefined;
@@ -59,7 +62,7 @@ export class WebSocketRoutesExplorer {
 
   /** Every route of every controller; `defaults` are the module-wide options. */
   explore(
-    defaults: WebSocketSessionOptions & { allowedOrigins?: AllowedOrigin[]; handshakeTimeout?: number },
+    defaults: WebSocketSessionOptions & WebSocketExtensionOptions & { allowedOrigins?: AllowedOrigin[]; handshakeTimeout?: number },
   ): DiscoveredWebSocketRoute[] {
     const routes: DiscoveredWebSocketRoute[] = [];
     for (const controller of this.discovery.getControllers()) {
@@ -76,6 +79,7 @@ export class WebSocketRoutesExplorer {
           protocol: named(name, () => checkProtocolOption(route.protocol)),
           raw: route.raw === true,
           settings: named(name, () => resolveSessionSettings(defaults, route)),
+          extensions: named(name, () => offeredExtensions(route, resolveExtensionFactories(defaults, route))),
           originAllowed: named(name, () => originPolicy(route.allowedOrigins ?? defaults.allowedOrigins)),
           maxConnections: named(name, () =>
             route.maxConnections === undefined ? undefined : checkIntegerOption('maxConnections', route.maxConnections, 1),
@@ -127,6 +131,11 @@ function controllerPaths(controller: Function): string[] {
   const prefix = Reflect.getMetadata(PATH_METADATA, controller) as string | string[] | undefined;
   if (prefix === undefined) return ['/'];
   return Array.isArray(prefix) ? prefix : [prefix];
+}
+
+/** A raw route offers extensions only when it asks to, as Ktor's `webSocketRaw(negotiateExtensions = false)`; checked either way. */
+function offeredExtensions(route: WebSocketRouteMetadata, factories: WebSocketExtensionFactory[]): WebSocketExtensionFactory[] {
+  return route.raw === true && route.negotiateExtensions !== true ? [] : factories;
 }
 
 /** A route's option, checked: an invalid one fails startup naming the route. */

@@ -161,8 +161,8 @@ export class WebSocketUpgradeRouter {
       const params = route.match(pathname);
       if (params === undefined) continue;
       const { definition } = route;
-      const { path, protocol, raw, settings, originAllowed } = definition;
-      candidates.push({ route: path, protocol, raw, settings, originAllowed, params, definition });
+      const { path, protocol, raw, settings, extensions, originAllowed } = definition;
+      candidates.push({ route: path, protocol, raw, settings, extensions, originAllowed, params, definition });
     }
     return candidates;
   }

@@ -7,7 +7,10 @@
 import { Logger } from '@nestjs/common';
 import { CloseCode, CloseReason } from '../protocol/close-reason.js';
 import { Frame } from '../protocol/frame.js';
-import type { WebSocketProtocolError } from '../protocol/protocol-error.js';
+import { FrameType } from '../protocol/frame-type.js';
+import { WebSocketProtocolError } from '../protocol/protocol-error.js';
+import type { WebSocketExtension } from '../protocol/websocket-extension.js';
+import { ClosedSendChannelError } from './channel-errors.js';
 import { BoundedReceiveChannel } from './receive-channel.js';
 import { handlerFailure } from './handler-failure.js';
 import type { WebSocketConverter } from './websocket-converter.js';
@@ -16,7 +19,6 @@ import type {
   OutgoingChannel,
   WebSocketApplicationContext,
   WebSocketCall,
-  WebSocketExtension,
   WebSocketServerSession,
 } from './websocket-session.js';
 import type { SessionSettings } from './websocket-session-options.js';
@@ -25,6 +27,12 @@ import type { SessionSettings } from './websocket-session-options.js';
 export type SessionHandler<S = never> = (session: S) => unknown;
 
 const frameSize = (frame: Frame): number => frame.data.length;
+const ignore = () => undefined;
+
+/** A frame handed to the connection: `written` settles as `connection.write` does. */
+interface QueuedWrite {
+  written: Promise<void>;
+}
 
 export abstract class BaseWebSocketSession implements WebSocketServerSession, FrameReceiver {
   protected static readonly logger = new Logger('WebSocketSession');
@@ -32,15 +40,21 @@ export abstract class BaseWebSocketSession implements WebSocketServerSession, Fr
   readonly incoming: BoundedReceiveChannel<Frame>;
   readonly outgoing: OutgoingChannel = { send: (frame) => this.sendFrame(frame) };
   readonly masking = false;
-  readonly extensions: readonly WebSocketExtension[] = [];
   readonly maxFrameSize: number;
   readonly converter: WebSocketConverter;
+  /** An incoming frame is inside an async extension: nothing more is read until it comes out. */
+  private receivingThroughExtensions = false;
+  /** Settles once the last frame queued behind async extension work was handed to the connection. */
+  private outgoingTail: Promise<void> | undefined;
+  private outgoingQueuedBytes = 0;
 
   constructor(
     protected readonly connection: WebSocketConnection,
     readonly call: WebSocketCall,
     private readonly applicationRef: WebSocketApplicationContext | undefined,
     protected readonly settings: SessionSettings,
+    /** Negotiated in the handshake, in the order of the response: outgoing frames pass them in order, incoming in reverse. */
+    readonly extensions: readonly WebSocketExtension[] = [],
   ) {
     this.maxFrameSize = settings.maxFrameSize;
     this.converter = settings.converter;
@@ -60,6 +74,11 @@ export abstract class BaseWebSocketSession implements WebSocketServerSession, Fr
   }
 
   get canReceive(): boolean {
+    return !this.receivingThroughExtensions && this.hasRoom();
+  }
+
+  /** Whether the session takes another frame from the parser. */
+  protected hasRoom(): boolean {
     return !this.incoming.full;
   }
 
@@ -120,11 +139,41 @@ export abstract class BaseWebSocketSession implements WebSocketServerSession, Fr
   }
 
   abstract close(reason?: CloseReason): Promise<void>;
-  abstract onFrame(frame: Frame): void;
-  abstract onClosed(): void;
+  /** A frame from the peer, through the extensions. */
+  protected abstract handleFrame(frame: Frame): void;
+  protected abstract onConnectionClosed(): void;
   protected abstract sendFrame(frame: Frame): Promise<void>;
   /** What the session does with a connection still open when its handler returned (no failure) or failed. */
   protected abstract afterHandler(failure: CloseReason | undefined): Promise<void>;
+
+  onFrame(frame: Frame): void {
+    if (this.extensions.length === 0) return this.handleFrame(frame);
+    let processed: Frame | Promise<Frame>;
+    try {
+      processed = this.processIncoming(frame);
+    } catch (error) {
+      return this.onExtensionFailure(error);
+    }
+    if (!(processed instanceof Promise)) return this.handleFrame(processed);
+    this.receivingThroughExtensions = true;
+    processed.then(
+      (result) => {
+        this.receivingThroughExtensions = false;
+        if (!this.connection.isReading) return;
+        this.handleFrame(result);
+        this.connection.pump();
+      },
+      (error: unknown) => {
+        this.receivingThroughExtensions = false;
+        this.onExtensionFailure(error);
+      },
+    );
+  }
+
+  onClosed(): void {
+    for (const extension of this.extensions) extension.dispose();
+    this.onConnectionClosed();
+  }
 
   onProtocolError(error: WebSocketProtocolError): void {
     BaseWebSocketSession.logger.warn(`Closing ${this.call.path} with ${error.closeCode}: ${error.message}`);
@@ -157,7 +206,94 @@ export abstract class BaseWebSocketSession implements WebSocketServerSession, Fr
   }
 
   protected sendCloseAndEnd(reason: CloseReason): void {
-    if (!this.connection.closeFrameSent) this.connection.write(new Frame.Close(reason)).catch(() => undefined);
-    this.connection.end();
+    this.endAfterQueued(new Frame.Close(reason));
+  }
+
+  /** Sends a frame through the extensions, in order; resolves as `connection.write` does. */
+  protected write(frame: Frame): Promise<void> {
+    if (this.extensions.length === 0) return this.connection.write(frame);
+    // Frames waiting for extension work count against maxBufferedBytes too; the Close always goes.
+    if (this.outgoingTail !== undefined && frame.frameType !== FrameType.CLOSE && this.outgoingQueuedBytes > this.settings.maxBufferedBytes) {
+      if (!this.connection.closeFrameSent) this.onSendBufferFull();
+      return Promise.reject(new ClosedSendChannelError());
+    }
+    let queued: QueuedWrite | Promise<QueuedWrite>;
+    try {
+      queued = this.queueFrame(frame);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return queued instanceof Promise ? queued.then(({ written }) => written) : queued.written;
+  }
+
+  /** Ends TCP once what is queued (and `close`, if given and no Close went out yet) was handed to the connection. */
+  protected endAfterQueued(close?: Frame): void {
+    if (this.extensions.length === 0) {
+      if (close !== undefined && !this.connection.closeFrameSent) this.connection.write(close).catch(ignore);
+      this.connection.end();
+      return;
+    }
+    const end = () => this.connection.end();
+    void (this.outgoingTail ?? Promise.resolve()).then(() => {
+      if (close === undefined || this.connection.closeFrameSent) return end();
+      let queued: QueuedWrite | Promise<QueuedWrite>;
+      try {
+        queued = this.queueFrame(close);
+      } catch {
+        return end();
+      }
+      void Promise.resolve(queued)
+        .then(({ written }) => written.catch(ignore), ignore)
+        .then(end);
+    });
+  }
+
+  private queueFrame(frame: Frame): QueuedWrite | Promise<QueuedWrite> {
+    if (this.outgoingTail !== undefined) {
+      return this.enqueue(frame.data.length, this.outgoingTail.then(() => this.processOutgoing(frame)));
+    }
+    const processed = this.processOutgoing(frame);
+    if (!(processed instanceof Promise)) return { written: this.connection.write(processed) };
+    return this.enqueue(frame.data.length, processed);
+  }
+
+  /** Queues a frame whose extension work is async: frames sent after it wait behind it, so order holds. */
+  private enqueue(bytes: number, processed: Promise<Frame>): Promise<QueuedWrite> {
+    this.outgoingQueuedBytes += bytes;
+    const queued = processed.then((frame) => ({ written: this.connection.write(frame) }));
+    const tail: Promise<void> = queued.then(ignore, ignore).then(() => {
+      this.outgoingQueuedBytes -= bytes;
+      if (this.outgoingTail === tail) this.outgoingTail = undefined;
+    });
+    this.outgoingTail = tail;
+    return queued;
+  }
+
+  private processOutgoing(frame: Frame): Frame | Promise<Frame> {
+    let result: Frame | Promise<Frame> = frame;
+    for (const extension of this.extensions) {
+      result = result instanceof Promise ? result.then((next) => extension.processOutgoingFrame(next)) : extension.processOutgoingFrame(result);
+    }
+    return result;
+  }
+
+  private processIncoming(frame: Frame): Frame | Promise<Frame> {
+    let result: Frame | Promise<Frame> = frame;
+    for (let i = this.extensions.length - 1; i >= 0; i--) {
+      const extension = this.extensions[i];
+      result = result instanceof Promise ? result.then((next) => extension.processIncomingFrame(next)) : extension.processIncomingFrame(result);
+    }
+    return result;
+  }
+
+  /** An extension refused a frame (its close code) or broke (1011). */
+  private onExtensionFailure(error: unknown): void {
+    if (this.connection.isClosed) return;
+    if (error instanceof WebSocketProtocolError) {
+      this.onProtocolError(error);
+      return;
+    }
+    BaseWebSocketSession.logger.error(`Closing ${this.call.path} with 1011: an extension failed: ${String(error)}`, (error as Error)?.stack);
+    this.closeConnection(new CloseReason(CloseCode.INTERNAL_ERROR, 'Extension failure'));
   }
 }

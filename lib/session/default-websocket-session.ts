@@ -56,7 +56,7 @@ export class DefaultWebSocketServerSessionImpl extends BaseWebSocketSession impl
   }
 
   /** While closing, frames are read (and data discarded) whatever `incoming` holds, so the peer's Close gets through. */
-  get canReceive(): boolean {
+  protected hasRoom(): boolean {
     return this.closing || !this.incoming.full;
   }
 
@@ -77,10 +77,10 @@ export class DefaultWebSocketServerSessionImpl extends BaseWebSocketSession impl
     this.pongTimeout = value;
   }
 
-  onFrame(frame: Frame): void {
+  protected handleFrame(frame: Frame): void {
     switch (frame.frameType) {
       case FrameType.PING:
-        if (!this.closing) this.connection.write(new Frame.Pong(frame.data)).catch(ignore);
+        if (!this.closing) this.write(new Frame.Pong(frame.data)).catch(ignore);
         return;
       case FrameType.PONG:
         this.onPong(frame.data);
@@ -106,7 +106,7 @@ export class DefaultWebSocketServerSessionImpl extends BaseWebSocketSession impl
     this.onFragment(frame);
   }
 
-  onClosed(): void {
+  protected onConnectionClosed(): void {
     this.resolveCloseReason(new CloseReason(CloseCode.CLOSED_ABNORMALLY, 'Connection was closed without a close frame'));
     this.stopPinger();
     if (this.closeTimer !== undefined) clearTimeout(this.closeTimer);
@@ -123,12 +123,12 @@ export class DefaultWebSocketServerSessionImpl extends BaseWebSocketSession impl
     this.closeTimer = setTimeout(() => this.connection.destroy(), this.settings.closeTimeout);
     this.closeTimer.unref();
     this.connection.pump(); // reading may be paused on a full `incoming`
-    await this.connection.write(frame).catch(ignore);
+    await this.write(frame).catch(ignore);
   }
 
   protected sendFrame(frame: Frame): Promise<void> {
     if (frame.frameType === FrameType.CLOSE) return this.close(frame.readReason() ?? undefined);
-    return this.connection.write(frame);
+    return this.write(frame);
   }
 
   protected afterHandler(failure: CloseReason | undefined): Promise<void> {
@@ -214,7 +214,7 @@ export class DefaultWebSocketServerSessionImpl extends BaseWebSocketSession impl
     // Either way the server closes the TCP connection first (RFC 6455 §7.1.1).
     if (this.closing) {
       this.stopReceiving();
-      this.connection.end();
+      this.endAfterQueued();
     } else {
       this.closeConnection(reason);
     }
@@ -231,7 +231,7 @@ export class DefaultWebSocketServerSessionImpl extends BaseWebSocketSession impl
     this.pingTimer = undefined;
     const payload = randomBytes(8);
     this.pingPayload = payload;
-    this.connection.write(new Frame.Ping(payload)).catch(ignore);
+    this.write(new Frame.Ping(payload)).catch(ignore);
     this.pongTimer = setTimeout(() => {
       BaseWebSocketSession.logger.debug(`No pong on ${this.call.path} within ${this.pongTimeout} ms: closing`);
       this.close(new CloseReason(CloseCode.INTERNAL_ERROR, 'Ping timeout')).catch(ignore);

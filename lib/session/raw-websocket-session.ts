@@ -11,21 +11,21 @@ import { Frame } from '../protocol/frame.js';
 import { BaseWebSocketSession } from './base-websocket-session.js';
 
 export class RawWebSocketServerSession extends BaseWebSocketSession {
-  onFrame(frame: Frame): void {
+  protected handleFrame(frame: Frame): void {
     this.incoming.offer(frame);
   }
 
-  onClosed(): void {
+  protected onConnectionClosed(): void {
     this.incoming.close();
   }
 
   /** Sends a Close frame and nothing else: the handler runs the rest of the close sequence. */
   async close(reason: CloseReason = new CloseReason(CloseCode.NORMAL)): Promise<void> {
-    await this.connection.write(new Frame.Close(fitCloseReason(reason)));
+    await this.write(new Frame.Close(fitCloseReason(reason)));
   }
 
   protected sendFrame(frame: Frame): Promise<void> {
-    return this.connection.write(frame);
+    return this.write(frame);
   }
 
   protected async afterHandler(failure: CloseReason | undefined): Promise<void> {
@@ -33,7 +33,7 @@ export class RawWebSocketServerSession extends BaseWebSocketSession {
       this.closeConnection(failure);
     } else {
       this.stopReceiving();
-      this.connection.end();
+      this.endAfterQueued();
     }
   }
 }

@@ -73,13 +73,20 @@ export class WebSocketConnection {
     maxFrameSize: number,
     /** Milliseconds `end()` waits for written data to leave before dropping the socket. */
     private readonly endTimeout: number,
+    /** RSV bits the negotiated extensions use; any other is a protocol error. */
+    allowedRsv = 0,
   ) {
-    this.parser = new FrameParser({ maxFrameSize, requireMask: true });
+    this.parser = new FrameParser({ maxFrameSize, requireMask: true, allowedRsv });
     this.closed = new Promise((resolve) => socket.once('close', resolve));
   }
 
   get isClosed(): boolean {
     return this.socketClosed;
+  }
+
+  /** False once `stopReading()` ran or the socket closed: frames from the peer are ignored. */
+  get isReading(): boolean {
+    return this.reading;
   }
 
   /** True once `start()` ran: the 101 went out and frames may flow. */

@@ -8,17 +8,13 @@ import type { Type } from '@nestjs/common';
 import type { ContextId } from '@nestjs/core';
 import type { CloseReason } from '../protocol/close-reason.js';
 import type { Frame } from '../protocol/frame.js';
+import type { WebSocketExtension } from '../protocol/websocket-extension.js';
 import type { ReceiveChannel } from './receive-channel.js';
 import type { WebSocketConverter } from './websocket-converter.js';
 
 export interface OutgoingChannel {
   /** Queues a frame for the wire; resolves when the socket can take more. */
   send(frame: Frame): Promise<void>;
-}
-
-/** An extension negotiated in the handshake (none are offered yet). */
-export interface WebSocketExtension {
-  readonly name: string;
 }
 
 export interface WebSocketSession {

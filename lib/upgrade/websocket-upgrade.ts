@@ -17,6 +17,13 @@ import {
   validateUpgradeRequest,
 } from '../protocol/handshake.js';
 import { originPolicy, type AllowedOrigin, type OriginPolicy } from '../protocol/origin-policy.js';
+import {
+  negotiateExtensions,
+  parseExtensionOffers,
+  rsvBits,
+  type WebSocketExtensionFactory,
+} from '../protocol/websocket-extension.js';
+import { resolveExtensionFactories, type WebSocketExtensionOptions } from '../extensions/extension-options.js';
 import type { BaseWebSocketSession, SessionHandler } from '../session/base-websocket-session.js';
 import { DefaultWebSocketServerSessionImpl } from '../session/default-websocket-session.js';
 import { RawWebSocketServerSession } from '../session/raw-websocket-session.js';
@@ -79,6 +86,8 @@ export interface UpgradeCandidate {
   protocol: string | undefined;
   raw: boolean;
   settings: SessionSettings;
+  /** Extensions offered; the client's offers pick among them. */
+  extensions: readonly WebSocketExtensionFactory[];
   params: Record<string, string>;
   /** Whether the handshake's `Origin` may open it; else 403. */
   originAllowed: OriginPolicy;
@@ -135,8 +144,10 @@ export function prepareSession<T extends UpgradeCandidate>(
 ): PendingSession<T> | undefined {
   let key: string;
   let chosen: T;
+  let offers: ReturnType<typeof parseExtensionOffers>;
   try {
     key = validateUpgradeRequest(request.method, request.headers);
+    offers = parseExtensionOffers(request.headers['sec-websocket-extensions']);
     chosen = selectByProtocol(candidates, offeredProtocols(request.headers));
     const { origin, host } = request.headers;
     if (!chosen.originAllowed(origin, host)) throw new HandshakeError(403, `Origin not allowed: ${origin}`);
@@ -156,9 +167,12 @@ export function prepareSession<T extends UpgradeCandidate>(
     headers: request.headers,
     protocol: chosen.protocol,
   };
-  const connection = new WebSocketConnection(socket as Socket, head, chosen.settings.maxFrameSize, chosen.settings.closeTimeout);
+  const extensions = negotiateExtensions(chosen.extensions, offers, { maxIncomingSize: chosen.settings.maxMessageSize });
+  const allowedRsv = extensions.reduce((bits, extension) => bits | rsvBits(extension.factory), 0);
+  const connection = new WebSocketConnection(socket as Socket, head, chosen.settings.maxFrameSize, chosen.settings.closeTimeout, allowedRsv);
   const Session = chosen.raw ? RawWebSocketServerSession : DefaultWebSocketServerSessionImpl;
-  const session = new Session(connection, call, application, chosen.settings);
+  const session = new Session(connection, call, application, chosen.settings, extensions);
+  const agreed = extensions.length === 0 ? undefined : extensions.map((extension) => extension.response.toString()).join(', ');
   let accepted = false;
   const accept = (): boolean => {
     if (accepted) throw new Error('This upgrade was accepted already');
@@ -172,7 +186,7 @@ export function prepareSession<T extends UpgradeCandidate>(
       refuseUpgrade(request, socket, 503, 'Server is shutting down');
       return false;
     }
-    socket.write(switchingProtocolsResponse(key, chosen.protocol));
+    socket.write(switchingProtocolsResponse(key, chosen.protocol, agreed));
     session.open();
     hooks.onAccept?.(session);
     return true;
@@ -180,13 +194,15 @@ export function prepareSession<T extends UpgradeCandidate>(
   return { candidate: chosen, session, accept };
 }
 
-export interface WebSocketUpgradeOptions extends WebSocketSessionOptions {
+export interface WebSocketUpgradeOptions extends WebSocketSessionOptions, WebSocketExtensionOptions {
   /** Browser origins that may connect; without it, only pages of the server's own origin (and non-browser clients). */
   allowedOrigins?: AllowedOrigin[];
   /** Subprotocol the client must offer; it is echoed in the 101 response. */
   protocol?: string;
   /** Start a raw session (the default, as Ktor's WebSocketUpgrade), or a default session with `false`. */
   raw?: boolean;
+  /** A raw session negotiates `deflate` and `extensions` only with this. Default false. */
+  negotiateExtensions?: boolean;
   /** What `session.application` returns: your Nest `app`, or an injected `ModuleRef`. */
   application?: WebSocketApplicationContext;
 }
@@ -200,6 +216,7 @@ type UpgradeHandler<Raw> = (session: Raw extends false ? DefaultWebSocketServerS
  */
 export class WebSocketUpgrade<Raw extends boolean = true> {
   private readonly settings: SessionSettings;
+  private readonly extensions: readonly WebSocketExtensionFactory[];
   private readonly originAllowed: OriginPolicy;
 
   constructor(
@@ -207,6 +224,8 @@ export class WebSocketUpgrade<Raw extends boolean = true> {
     private readonly handler: UpgradeHandler<Raw>,
   ) {
     this.settings = resolveSessionSettings(options);
+    const extensions = resolveExtensionFactories(options);
+    this.extensions = (options.raw ?? true) && options.negotiateExtensions !== true ? [] : extensions;
     this.originAllowed = originPolicy(options.allowedOrigins);
     checkProtocolOption(options.protocol);
   }
@@ -225,6 +244,7 @@ export class WebSocketUpgrade<Raw extends boolean = true> {
       protocol: this.options.protocol,
       raw: this.options.raw ?? true,
       settings: this.settings,
+      extensions: this.extensions,
       params,
       originAllowed: this.originAllowed,
     };

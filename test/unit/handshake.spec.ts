@@ -12,6 +12,7 @@ import {
   switchingProtocolsResponse,
   validateUpgradeRequest,
 } from '../../lib/protocol/handshake.js';
+import { parseExtensionOffers, WebSocketExtensionHeader } from '../../lib/protocol/websocket-extension.js';
 import { catchError } from './helpers.js';
 
 const RFC_KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
@@ -197,13 +198,24 @@ describe('token checks (RFC 7230 tokens, RFC 6455 §4.1 and §9.1)', () => {
     ['foo; bar="quoted, with a comma", baz'],
     ['foo; bar = 1'],
   ])('takes the extension offers %p', (value) => {
-    expect(status(() => validateUpgradeRequest('GET', request({ 'sec-websocket-extensions': value })))).toBeUndefined();
+    expect(status(() => parseExtensionOffers(value))).toBeUndefined();
+  });
+
+  it('parses offers into names and parameters, in order, quoted commas and semicolons kept', () => {
+    const offers = parseExtensionOffers(['permessage-deflate; client_max_window_bits, ', 'foo; bar="a, b; c"; baz = 1']);
+    expect(offers.map((offer) => [offer.name, offer.parameters])).toEqual([
+      ['permessage-deflate', ['client_max_window_bits']],
+      ['foo', ['bar="a, b; c"', 'baz = 1']],
+    ]);
+    expect(Object.fromEntries(offers[1].parseParameters()!)).toEqual({ bar: 'a, b; c', baz: '1' });
+    expect(Object.fromEntries(offers[0].parseParameters()!)).toEqual({ client_max_window_bits: true });
+    expect(new WebSocketExtensionHeader('x', ['a', 'A=1']).parseParameters()).toBeUndefined();
   });
 
   it.each([['foo bar'], ['foo;'], ['foo; =1'], ['foo; a=b c'], ['foo; a="unterminated'], ['"foo"'], ['foo; a=b=c']])(
     'answers 400 to the malformed extension offers %p',
     (value) => {
-      expect(status(() => validateUpgradeRequest('GET', request({ 'sec-websocket-extensions': value })))).toBe(400);
+      expect(status(() => parseExtensionOffers(value))).toBe(400);
     },
   );
 
