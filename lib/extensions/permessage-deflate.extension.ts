@@ -128,7 +128,8 @@ export class PerMessageDeflateExtension implements WebSocketExtension {
         const room = this.limits.maxIncomingSize - this.incomingSize;
         const out = await runZlib(inflater, fin ? [data, TAIL] : [data], room);
         this.incomingSize += out.length;
-        if (fin && this.parameters.clientNoContextTakeover) inflater.reset();
+        if (inflater.readableEnded) this.replaceEndedInflater(out);
+        else if (fin && this.parameters.clientNoContextTakeover) inflater.reset();
         return out;
       } catch (error) {
         // A stream stopped halfway cannot be reused: the next message would inflate against a broken state.
@@ -158,8 +159,21 @@ export class PerMessageDeflateExtension implements WebSocketExtension {
     });
   }
 
-  private newInflater(): InflateRaw {
-    const inflater = createInflateRaw({ windowBits: this.parameters.clientWindowBits });
+  /**
+   * A message may end its DEFLATE stream with a BFINAL block (§7.2.3.4); zlib then takes no more
+   * input, so the next message needs a new stream. With context takeover it starts from this
+   * message's output as its window; history older than that message is gone, and a sender that
+   * reaches back to it fails with 1007 rather than inflating wrongly.
+   */
+  private replaceEndedInflater(lastOutput: Buffer): void {
+    this.inflater?.close();
+    const windowSize = 1 << this.parameters.clientWindowBits;
+    const dictionary = this.parameters.clientNoContextTakeover ? undefined : lastOutput.subarray(Math.max(0, lastOutput.length - windowSize));
+    this.inflater = this.newInflater(dictionary !== undefined && dictionary.length > 0 ? dictionary : undefined);
+  }
+
+  private newInflater(dictionary?: Buffer): InflateRaw {
+    const inflater = createInflateRaw({ windowBits: this.parameters.clientWindowBits, dictionary });
     // Errors reach the job that caused them; this keeps a late one (after close) from being unhandled.
     inflater.on('error', ignore);
     return inflater;

@@ -120,7 +120,7 @@ const u16 = (value: number) => {
 };
 
 /** Deterministic pseudo-random bytes (xorshift32), so a failure replays the same. */
-function pseudoRandom(length: number, seed: number): Buffer {
+export function pseudoRandom(length: number, seed: number): Buffer {
   const out = Buffer.alloc(length);
   let x = seed >>> 0 || 1;
   for (let i = 0; i < length; i++) {
@@ -135,7 +135,7 @@ function pseudoRandom(length: number, seed: number): Buffer {
 }
 
 /** Valid UTF-8 of exactly `length` bytes, with 2-, 3- and 4-byte characters so fragment cuts fall inside them. */
-function utf8Text(length: number): Buffer {
+export function utf8Text(length: number): Buffer {
   const unit = utf8('Hello-µ@ßöäüàá-UTF-8!! κόσμε 𝄞 ✓ ');
   const out = Buffer.alloc(length, 0x2a);
   let offset = 0;
@@ -144,7 +144,7 @@ function utf8Text(length: number): Buffer {
 }
 
 const kib = (n: number) => n * 1024;
-const sizeName = (n: number) => (n >= kib(1024) ? `${n / kib(1024)} MiB` : n >= 1024 ? `${n / 1024} KiB` : `${n} B`);
+export const sizeName = (n: number) => (n >= kib(1024) ? `${n / kib(1024)} MiB` : n >= 1024 ? `${n / 1024} KiB` : `${n} B`);
 
 // ------------------------------------------------------------- 1 framing
 
