@@ -1,327 +1,119 @@
 /**
- * Echo benchmark: this library's default-session `/echo` route (the sample
- * app) against a plain `ws` echo server. Each server runs in its own child
- * process and the `ws` load client in another, so on 2 cores the server under
- * load and the client each have a core; this process only coordinates.
- * Servers alternate (ours, ws, ours, ws, ...) so machine noise hits both
- * alike. Exits non-zero only when something broke (echo mismatch,
- * connection error, crashed child), never because of a speed figure.
+ * Speed benchmark: three echo servers on the same scenarios, side by side.
  *
- *   npm run bench                          # defaults: 3 rounds, 3 s windows after 1 s warm-up
+ *   ours     this library through the full Nest stack: the sample AppModule's `/echo` route, a decorated
+ *            controller method with a default session (for await (frame of incoming) send(frame))
+ *   ws       a plain `ws` WebSocketServer echo
+ *   gateway  a `@nestjs/websockets` gateway on `@nestjs/platform-ws` (WsAdapter). It echoes the same bytes
+ *            and frame types as the others, with two differences from a gateway's usual JSON protocol: a
+ *            custom messageParser routes every message, as it came, to the one `echo` handler (instead of
+ *            JSON.parse of {event, data}), and the handler sends with client.send(data) and returns nothing
+ *            (a returned value is sent as JSON.stringify(value), never verbatim). On the way, text is
+ *            decoded to a string (ws's MessageEvent) and encoded again, which ours and ws do not do.
+ *
+ * Scenarios (scenarios.ts, one row each): small (50 connections, 32-byte text echo, 1 in flight each: msgs/s,
+ * p50/p99 latency), pipelined (the same with 32 in flight each), large (4 connections, 1 MiB binary: MB/s),
+ * handshake (2 000 connections opened 100 at a time, then closed: handshakes/s), idle (RSS per idle
+ * connection: on a server started for the run and holding 200, its RSS after a GC with 2 000 more, minus
+ * before, divided by 2 000). Each server runs in its own child process (server-child.ts), the
+ * `ws` clients in two more (load-client.ts for echo, connect-client.ts for connections), so on 2 cores the
+ * server under load and the client get a core each; this process only coordinates. Servers take turns within
+ * each scenario, each round starting with the next one (ours ws gateway, ws gateway ours, ...), so that
+ * machine noise and a client still warming up hit all alike.
+ *
+ * Exits non-zero only when something broke (echo mismatch, connection or handshake error, crashed child,
+ * a child that does not answer or does not exit by itself), never because of a speed figure.
+ *
+ *   npm run bench                             # defaults: 3 rounds, 1 s warm-up + 3 s measured per echo run, about 2.5 min on 2 cores
  *   BENCH_SECONDS=1 BENCH_ROUNDS=1 npm run bench
- *   BENCH_SCENARIOS=small npm run bench    # one scenario only (small or large)
- *   BENCH_PROFILE=1 npm run bench          # also writes server CPU profiles to build/bench/profiles;
+ *   BENCH_SCENARIOS=small,idle npm run bench  # some scenarios only: small, pipelined, large, handshake, idle
+ *   BENCH_WARMUP=2 npm run bench              # warm-up seconds per echo or handshake run (default: min(1, BENCH_SECONDS / 2))
+ *   BENCH_PROFILE=1 npm run bench             # also writes the servers' CPU profiles to build/bench/profiles;
  *   node build/bench/profile-summary.js build/bench/profiles/ours-server.cpuprofile   # ... summarized
  */
-import { fork, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import os from 'node:os';
-import { fileURLToPath } from 'node:url';
-import type { RunRequest, RunResult, ScenarioName, ServerKind, ServerMessage, WindowEdge } from './messages.js';
-import { median } from './stats.js';
+import { Child, EchoServer, exitAfterStopping } from './children.js';
+import type { ServerKind } from './messages.js';
+import { printRun, printTable, pct, Results, SERVERS } from './report.js';
+import { runScenario, type Clients, type Measurement } from './run-scenario.js';
+import { summary } from './scenarios.js';
+import { PROFILE_DIR, ROUNDS, SCENARIOS, SECONDS, WARMUP_SECONDS } from './settings.js';
 
-function envNumber(name: string, fallback: number, minimum: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isFinite(value) || value < minimum) throw new Error(`${name} must be a number >= ${minimum}, got ${raw}`);
-  return value;
-}
-
-const SECONDS = envNumber('BENCH_SECONDS', 3, 0.2);
-const ROUNDS = Math.round(envNumber('BENCH_ROUNDS', 3, 1));
-const WARMUP_SECONDS = envNumber('BENCH_WARMUP', Math.min(1, SECONDS / 2), 0);
-/** Server children run with --cpu-prof: where their time goes, for chrome://inspect or a summary script. */
-const PROFILE_DIR = process.env.BENCH_PROFILE ? fileURLToPath(new URL('./profiles/', import.meta.url)) : undefined;
 /** Outside CPU use above this (cores) makes a run noisy enough to say so. */
 const NOISY_OTHER_LOAD = 0.25;
-/** A child that stops answering for this long has hung: the run fails instead of waiting forever. */
-const RUN_TIMEOUT_MS = (WARMUP_SECONDS + SECONDS) * 1000 + 30_000;
 
-interface Scenario {
-  name: ScenarioName;
-  label: string;
-  connections: number;
-  payloadBytes: number;
-  binary: boolean;
-}
+const GATEWAY_NOTE =
+  'gateway: WsAdapter with messageParser (data) => ({ event: "echo", data }) instead of JSON.parse of {event, data}, and a handler that\n' +
+  '         calls client.send(data) and returns nothing (WsAdapter sends a returned value as JSON.stringify(value)): the same bytes and\n' +
+  '         frame types come back as from ours and ws; text is decoded to a string and encoded again on the way, which they do not do';
 
-const ALL_SCENARIOS: Scenario[] = [
-  { name: 'small', label: 'small echo', connections: 50, payloadBytes: 32, binary: false },
-  { name: 'large', label: '1 MiB echo', connections: 4, payloadBytes: 1024 * 1024, binary: true },
-];
-/** BENCH_SCENARIOS=small or =large runs one of them, e.g. to profile it alone. */
-const SCENARIOS = ALL_SCENARIOS.filter(
-  (scenario) => !process.env.BENCH_SCENARIOS || process.env.BENCH_SCENARIOS.split(',').includes(scenario.name),
-);
-const SERVERS: ServerKind[] = ['ours', 'ws'];
-
-interface Measurement {
-  msgsPerSecond: number;
-  mbPerSecond: number;
-  p50: number;
-  p99: number;
-  serverCpu: number;
-  clientCpu: number;
-  /** Cores' worth of CPU used by anything else on the machine during the window: the noise the run suffered. */
-  otherLoad: number;
-  /** Server CPU microseconds per echoed message: server cost even when the client is the bottleneck. */
-  serverUsPerMsg: number;
-}
-
-const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
-const children: ChildProcess[] = [];
-let stopping = false;
-
-/** Forks a child and fails the whole run if it dies before we asked it to stop. */
-function forkChild(file: string, args: string[], name: string, execArgv: string[] = []): ChildProcess {
-  const child = fork(here(file), args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv });
-  children.push(child);
-  child.once('exit', (code, signal) => {
-    if (stopping) return;
-    console.error(`\nFAILED: ${name} (pid ${child.pid}) exited unexpectedly (code ${code}, signal ${signal})`);
-    void shutdown(1);
-  });
-  return child;
-}
-
-function nextMessage<T>(child: ChildProcess, accept: (message: unknown) => message is T, what: string): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.off('message', listener);
-      reject(new Error(`timed out waiting for ${what}`));
-    }, RUN_TIMEOUT_MS);
-    const listener = (message: unknown) => {
-      if (!accept(message)) return;
-      clearTimeout(timer);
-      child.off('message', listener);
-      resolve(message);
-    };
-    child.on('message', listener);
-  });
-}
-
-const isType =
-  <T extends { type: string }>(type: T['type']) =>
-  (message: unknown): message is T =>
-    typeof message === 'object' && message !== null && (message as { type?: unknown }).type === type;
-
-interface ServerHandle {
-  kind: ServerKind;
-  child: ChildProcess;
-  url: string;
-}
-
-async function startServer(kind: ServerKind): Promise<ServerHandle> {
-  const profile = PROFILE_DIR === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`, `--cpu-prof-name=${kind}-server.cpuprofile`];
-  const child = forkChild('./server-child.js', [kind], `${kind} server`, profile);
-  const ready = await nextMessage(child, isType<Extract<ServerMessage, { type: 'ready' }>>('ready'), `${kind} server to listen`);
-  return { kind, child, url: `ws://127.0.0.1:${ready.port}${ready.path}` };
-}
-
-async function serverCpu(server: ServerHandle): Promise<{ micros: number; wallNanos: bigint }> {
-  const reply = nextMessage(server.child, isType<Extract<ServerMessage, { type: 'cpu' }>>('cpu'), 'server CPU sample');
-  server.child.send({ type: 'cpu' });
-  const { micros, wallNanos } = await reply;
-  return { micros, wallNanos: BigInt(wallNanos) };
-}
-
-/** Busy and total CPU time of the whole machine (Linux /proc/stat, in ticks), or undefined elsewhere. */
-function machineTimes(): { busy: number; total: number } | undefined {
-  try {
-    const fields = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0].trim().split(/\s+/).slice(1, 9).map(Number);
-    const total = fields.reduce((sum, value) => sum + value, 0);
-    // idle and iowait are the two non-busy columns.
-    return { busy: total - fields[3] - fields[4], total };
-  } catch {
-    return undefined;
-  }
-}
-
-async function runOnce(
-  client: ChildProcess,
-  server: ServerHandle,
-  scenario: Scenario,
-): Promise<RunResult & { serverCpu: number; machineCores: number }> {
-  const request: RunRequest = {
-    type: 'run',
-    url: server.url,
-    scenario: scenario.name,
-    connections: scenario.connections,
-    payloadBytes: scenario.payloadBytes,
-    binary: scenario.binary,
-    warmupMs: Math.round(WARMUP_SECONDS * 1000),
-    measureMs: Math.round(SECONDS * 1000),
-  };
-  // The server's CPU is sampled when the client opens and closes its measured window.
-  let cpuStart: Promise<{ micros: number; wallNanos: bigint }> | undefined;
-  let cpuEnd: Promise<{ micros: number; wallNanos: bigint }> | undefined;
-  let machineStart: ReturnType<typeof machineTimes>;
-  let machineEnd: ReturnType<typeof machineTimes>;
-  const onEdge = (message: unknown) => {
-    if (!isType<WindowEdge>('window')(message)) return;
-    if (message.edge === 'start') {
-      machineStart = machineTimes();
-      cpuStart = serverCpu(server);
-    } else {
-      machineEnd = machineTimes();
-      cpuEnd = serverCpu(server);
-    }
-  };
-  client.on('message', onEdge);
-  const result = nextMessage(client, isType<RunResult>('result'), `the ${scenario.name} run against ${server.kind}`);
-  client.send(request);
-  try {
-    const outcome = await result;
-    let cpu = NaN;
-    if (cpuStart !== undefined && cpuEnd !== undefined) {
-      const [start, end] = await Promise.all([cpuStart, cpuEnd]);
-      cpu = (end.micros - start.micros) / (Number(end.wallNanos - start.wallNanos) / 1e3);
-    }
-    const machineCores =
-      machineStart !== undefined && machineEnd !== undefined && machineEnd.total > machineStart.total
-        ? ((machineEnd.busy - machineStart.busy) / (machineEnd.total - machineStart.total)) * os.cpus().length
-        : NaN;
-    return { ...outcome, serverCpu: cpu, machineCores };
-  } finally {
-    client.off('message', onEdge);
-  }
-}
-
-const fmt = (value: number, digits: number) => (Number.isFinite(value) ? value.toFixed(digits) : 'n/a');
-const pct = (value: number) => (Number.isFinite(value) ? `${Math.round(value * 100)}%` : 'n/a');
-const pad = (text: string, width: number) => text.padEnd(width);
-
-async function shutdown(code: number): Promise<never> {
-  stopping = true;
-  for (const child of children) {
-    if (child.connected) child.send({ type: 'stop' });
-  }
-  await Promise.all(
-    children.map(
-      (child) =>
-        new Promise<void>((resolve) => {
-          if (child.exitCode !== null || child.signalCode !== null) return resolve();
-          // Our own children, by handle: a child that ignores stop is killed after a grace period.
-          const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-          child.once('exit', () => {
-            clearTimeout(timer);
-            resolve();
-          });
-        }),
-    ),
-  );
-  process.exit(code);
-}
-
-/** The compact final table: medians per server, the ratio, and how many runs each median is of when not all. */
-function printTable(results: Map<string, Measurement[]>, include: (m: Measurement) => boolean): void {
-  const runs = (scenario: ScenarioName, kind: ServerKind) => (results.get(`${scenario}/${kind}`) ?? []).filter(include);
-  const med = (scenario: ScenarioName, kind: ServerKind, pick: (m: Measurement) => number) =>
-    median(runs(scenario, kind).map(pick).filter(Number.isFinite));
-  const row = (label: string, unit: string, scenario: ScenarioName, pick: (m: Measurement) => number, digits: number, inverse = false) => {
-    if (!SCENARIOS.some((run) => run.name === scenario)) return;
-    const ours = med(scenario, 'ours', pick);
-    const ws = med(scenario, 'ws', pick);
-    const ratio = inverse ? ws / ours : ours / ws;
-    const counts = SERVERS.map((kind) => runs(scenario, kind).length);
-    const n = counts.every((count) => count === ROUNDS) ? '' : `  (n = ${counts.join('/')})`;
-    console.log(
-      `${pad(label, 11)} ${pad(unit, 7)}  ours ${pad(fmt(ours, digits), 7)}  ws ${pad(fmt(ws, digits), 7)}  ratio ${fmt(ratio, 2)}` +
-        `${inverse ? ' (ws/ours)' : ''}${n}`,
-    );
-  };
-  row('small echo', 'msgs/s', 'small', (m) => m.msgsPerSecond, 0);
-  row('small echo', 'p99 ms', 'small', (m) => m.p99, 2, true);
-  row('1 MiB echo', 'MB/s', 'large', (m) => m.mbPerSecond, 0);
-  row('small echo', 'µs/msg', 'small', (m) => m.serverUsPerMsg, 1, true);
-  row('1 MiB echo', 'µs/msg', 'large', (m) => m.serverUsPerMsg, 0, true);
-  const cpuNote = (scenario: ScenarioName) =>
-    SERVERS.map((kind) => `${kind} ${pct(med(scenario, kind, (m) => m.serverCpu))}/${pct(med(scenario, kind, (m) => m.clientCpu))}`).join(', ');
-  console.log(`(median cpu server/client: ${SCENARIOS.map((scenario) => `${scenario.name} ${cpuNote(scenario.name)}`).join('; ')})`);
-}
-
-async function main(): Promise<void> {
-  console.log('nest-websocket-routes echo benchmark');
+function printHeader(): void {
+  console.log('nest-websocket-routes speed benchmark: ours, ws, gateway');
   console.log(
-    `node ${process.version}, ${os.cpus().length} cores; ${ROUNDS} rounds, ${WARMUP_SECONDS} s warm-up + ${SECONDS} s measured per run`,
+    `node ${process.version}, ${os.cpus().length} cores; ${ROUNDS} rounds; ${WARMUP_SECONDS} s warm-up per echo and handshake run, ${SECONDS} s measured per echo run`,
   );
   console.log(
-    'layout: each server in its own forked child process, the ws load client in another; only the server under load is busy,\n' +
-      '        so on 2 cores server and client get one core each. Servers alternate ours, ws, ours, ws, ... per scenario.',
+    'layout: each server in its own forked child process, the ws clients in two more; only the server under load is busy,\n' +
+      '        so on 2 cores server and client get one core each. Servers take turns per scenario, each round starting with the next:\n' +
+      '        ours ws gateway, ws gateway ours, gateway ours ws, ...',
   );
   console.log('ours = sample AppModule /echo (default session: for await (frame of incoming) send(frame)); ws = ws WebSocketServer echo');
-  console.log('small: 50 connections x 32-byte text, closed loop, 1 in flight per connection; latency = send to echo, per message');
-  console.log('large: 4 connections x 1 MiB binary, closed loop, 1 in flight per connection; MB/s = echoed payload, 1 MB = 10^6 bytes');
+  console.log(GATEWAY_NOTE);
+  for (const scenario of SCENARIOS) console.log(`${scenario.name}: ${summary(scenario)}`);
   console.log(
-    'cpu: share of one core used during the measured window by the server, the client, and everything else on the machine\n' +
+    'MB/s = echoed payload, 1 MB = 10^6 bytes; server µs cpu = server process CPU per echo or handshake, whether or not the client saturates\n' +
+      'cpu: share of one core used during the measured window by the server, the client, and everything else on the machine\n' +
       '     ("other": noise from outside the benchmark; runs where it is high are less trustworthy)\n',
   );
   if (PROFILE_DIR !== undefined) console.log(`profiling servers (--cpu-prof): profiles go to ${PROFILE_DIR}\n`);
+}
 
-  const servers = new Map<ServerKind, ServerHandle>();
-  for (const kind of SERVERS) servers.set(kind, await startServer(kind));
-  const client = forkChild('./load-client.js', [], 'load client');
+async function main(): Promise<void> {
+  printHeader();
+  const servers = new Map<ServerKind, EchoServer>();
+  for (const kind of SERVERS) servers.set(kind, await EchoServer.start(kind, true));
+  const clients: Clients = { load: new Child('./load-client.js', [], 'load client'), connect: new Child('./connect-client.js', [], 'connect client') };
 
-  const results = new Map<string, Measurement[]>();
+  const results = new Results();
   const errors: string[] = [];
   for (const scenario of SCENARIOS) {
     for (let round = 1; round <= ROUNDS; round++) {
-      for (const kind of SERVERS) {
-        const outcome = await runOnce(client, servers.get(kind)!, scenario);
-        const seconds = outcome.seconds || NaN;
-        const measurement: Measurement = {
-          msgsPerSecond: outcome.messages / seconds,
-          mbPerSecond: outcome.bytes / 1e6 / seconds,
-          p50: outcome.latency.p50 ?? NaN,
-          p99: outcome.latency.p99 ?? NaN,
-          serverCpu: outcome.serverCpu,
-          clientCpu: outcome.clientCpu,
-          otherLoad: Math.max(0, outcome.machineCores - outcome.serverCpu - outcome.clientCpu),
-          serverUsPerMsg: (outcome.serverCpu * seconds * 1e6) / outcome.messages,
-        };
-        const key = `${scenario.name}/${kind}`;
-        results.set(key, [...(results.get(key) ?? []), measurement]);
-        const figures =
-          scenario.name === 'small'
-            ? `${pad(fmt(measurement.msgsPerSecond, 0), 7)} msgs/s  p50 ${fmt(measurement.p50, 2)} ms  p99 ${fmt(measurement.p99, 2)} ms  p99.9 ${fmt(outcome.latency.p999 ?? NaN, 2)} ms`
-            : `${pad(fmt(measurement.mbPerSecond, 0), 5)} MB/s  (${outcome.messages} msgs)  p50 ${fmt(measurement.p50, 1)} ms  p99 ${fmt(measurement.p99, 1)} ms`;
-        console.log(
-          `${pad(scenario.label, 11)} round ${round}  ${pad(kind, 4)}  ${figures}  | cpu server ${pct(measurement.serverCpu)} client ${pct(measurement.clientCpu)} other ${pct(measurement.otherLoad)}` +
-            ` | server ${fmt(measurement.serverUsPerMsg, scenario.name === 'small' ? 1 : 0)} µs cpu/msg`,
-        );
-        for (const error of outcome.errors) errors.push(`${scenario.label}, round ${round}, ${kind}: ${error}`);
+      // Each round starts with the next server, so that none is always the first to meet a cold client.
+      for (const kind of SERVERS.map((_, index) => SERVERS[(index + round - 1) % SERVERS.length])) {
+        const outcome = await runScenario(scenario, kind, servers, clients);
+        results.add(scenario, kind, outcome.measurement);
+        printRun(scenario, round, kind, outcome);
+        for (const error of outcome.errors) errors.push(`${scenario.name}, round ${round}, ${kind}: ${error}`);
       }
     }
   }
 
   const isQuiet = (m: Measurement) => !(m.otherLoad > NOISY_OTHER_LOAD);
-  const all = [...results.values()].flat();
+  const all = results.all();
   const noisy = all.filter((m) => !isQuiet(m)).length;
-
-  console.log(`\nmedians of ${ROUNDS} rounds; every ratio is "higher is better for ours": ours/ws for rates, ws/ours for latency and cost`);
-  console.log('(µs/msg = server process CPU per echoed message, a cost that does not depend on whether the client saturates)');
-  printTable(results, () => true);
+  console.log(`\nmedians of ${ROUNDS} rounds. Ratios are ours/ws and ours/gateway as written, for every figure:`);
+  console.log('above 1 is good for ours where "better" says higher (rates), bad where it says lower (latency, CPU cost, memory)');
+  printTable(SCENARIOS, results, ROUNDS, () => true);
+  console.log(GATEWAY_NOTE);
   if (noisy > 0) {
     console.log(
       `warning: ${noisy} of ${all.length} runs had other load above ${pct(NOISY_OTHER_LOAD)} of a core (something else was running); ` +
         'rerun on a quiet machine for figures to rely on',
     );
     if (noisy < all.length) {
-      console.log('the same medians over the quiet runs only (n = runs used, ours/ws):');
-      printTable(results, isQuiet);
+      console.log('the same medians over the quiet runs only (n = runs used, ours/ws/gateway):');
+      printTable(SCENARIOS, results, ROUNDS, isQuiet);
     }
   }
 
   if (errors.length > 0) {
     console.error(`\nFAILED: ${errors.length} error(s):`);
     for (const error of errors.slice(0, 50)) console.error(`  ${error}`);
-    await shutdown(1);
+    await exitAfterStopping(1);
   }
-  await shutdown(0);
+  await exitAfterStopping(0);
 }
 
 main().catch(async (error: unknown) => {
-  console.error('\nFAILED:', error instanceof Error ? (error.stack ?? error.message) : error);
-  await shutdown(1);
+  await exitAfterStopping(1, error instanceof Error ? (error.stack ?? error.message) : String(error));
 });

@@ -1,21 +1,29 @@
-/** IPC messages between the benchmark's orchestrator and its server and load-client child processes. */
+/** IPC messages between the benchmark's orchestrator and its server and client child processes. */
 
-export type ServerKind = 'ours' | 'ws';
-export type ScenarioName = 'small' | 'large';
+export type ServerKind = 'ours' | 'ws' | 'gateway';
 
-/** Orchestrator -> load client: run one scenario against one server. */
-export interface RunRequest {
+/** Orchestrator -> load client: run one closed-loop echo scenario against one server. */
+export interface EchoRequest {
   type: 'run';
   url: string;
-  scenario: ScenarioName;
   connections: number;
+  /** Messages each connection keeps in flight: a new one goes out as each echo comes back. */
+  inFlight: number;
   payloadBytes: number;
   binary: boolean;
   warmupMs: number;
   measureMs: number;
 }
 
-/** Load client -> orchestrator: the measured window opens or closes (the orchestrator then samples server CPU). */
+/** Orchestrator -> connect client: open this many connections, at most `concurrency` handshakes at a time, and hold them. */
+export interface OpenRequest {
+  type: 'open';
+  url: string;
+  connections: number;
+  concurrency: number;
+}
+
+/** Client -> orchestrator: the measured window opens or closes (the orchestrator then samples server CPU). */
 export interface WindowEdge {
   type: 'window';
   edge: 'start' | 'end';
@@ -28,27 +36,44 @@ export interface LatencySummary {
   max: number;
 }
 
-/** Load client -> orchestrator: what one scenario run measured. */
-export interface RunResult {
+/** What every measured client run reports. */
+interface WindowResult {
+  /** Actual length of the measured window. */
+  seconds: number;
+  /** Client CPU time over the window divided by its length (1 = one core busy). */
+  clientCpu: number;
+  /** Echo mismatches, connection errors, unexpected closes, failed handshakes: any entry fails the benchmark. */
+  errors: string[];
+}
+
+/** Load client -> orchestrator: what one echo run measured. */
+export interface EchoResult extends WindowResult {
   type: 'result';
   /** Echoes received inside the measured window. */
   messages: number;
   /** Echoed payload bytes received inside the measured window. */
   bytes: number;
-  /** Actual length of the measured window. */
-  seconds: number;
   /** Round-trip times in ms of the echoes received inside the window. */
   latency: LatencySummary;
-  /** Client CPU time over the window divided by its length (1 = one core busy). */
-  clientCpu: number;
-  /** Echo mismatches, connection errors, unexpected closes: any entry fails the benchmark. */
+}
+
+/** Connect client -> orchestrator: the connections are open (the window is the time they took) and held. */
+export interface OpenResult extends WindowResult {
+  type: 'opened';
+  opened: number;
+}
+
+/** Connect client -> orchestrator: every held connection ran its close handshake (or the errors say which did not). */
+export interface CloseResult {
+  type: 'closed';
   errors: string[];
 }
 
 /** Server child -> orchestrator. */
 export type ServerMessage =
   | { type: 'ready'; port: number; path: string; pid: number }
-  | { type: 'cpu'; micros: number; wallNanos: string };
+  | { type: 'cpu'; micros: number; wallNanos: string }
+  | { type: 'memory'; rss: number; heap: number };
 
-/** Orchestrator -> server child. */
-export type ServerCommand = { type: 'cpu' } | { type: 'stop' };
+/** Orchestrator -> server child; `memory` collects garbage first. */
+export type ServerCommand = { type: 'cpu' } | { type: 'memory' } | { type: 'stop' };

@@ -30,10 +30,11 @@ const byFile = new Map<string, number>();
 const byArea = new Map<string, number>();
 /** Coarse buckets: this library, the sample, ws, Node's JS, native (syscalls, C++ builtins), GC, idle. */
 const area = (functionName: string, url: string): string => {
-  if (url.includes('/dist/')) return 'lib (dist/)';
-  if (url.includes('/build/')) return 'sample + bench (build/)';
+  // node_modules first: packages have dist/ folders of their own (rxjs, used by the gateway).
   if (url.includes('/node_modules/ws/')) return 'ws';
   if (url.includes('/node_modules/')) return 'other node_modules';
+  if (url.includes('/dist/')) return 'lib (dist/)';
+  if (url.includes('/build/')) return 'sample + bench (build/)';
   if (url.startsWith('node:')) return 'node JS internals';
   if (functionName === '(idle)') return 'idle';
   if (functionName === '(garbage collector)') return 'gc';

@@ -1,55 +1,52 @@
-/** Benchmark child process: runs one echo server (the sample AppModule, or a plain `ws` server) on loopback. */
-import 'reflect-metadata';
-import type { AddressInfo } from 'node:net';
-import { NestFactory } from '@nestjs/core';
-import { WebSocketServer } from 'ws';
+/**
+ * Benchmark child process: runs one echo server (servers/<kind>.ts) on loopback and answers the
+ * orchestrator's CPU and memory samples. Forked with --expose-gc, so memory is measured after a full GC.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { ServerCommand, ServerKind, ServerMessage } from './messages.js';
+import type { RunningServer } from './servers/listen.js';
 
 const kind = process.argv[2] as ServerKind;
+/** Each kind in its own module, imported alone: the plain `ws` server does not carry Nest in its process. */
+const SERVER_MODULES: Record<ServerKind, string> = {
+  ours: './servers/ours.js',
+  ws: './servers/ws.js',
+  gateway: './servers/gateway.js',
+};
 
 function send(message: ServerMessage): void {
   process.send!(message);
 }
 
-async function startOurs(): Promise<() => Promise<void>> {
-  const { AppModule } = await import('../sample/app.module.js');
-  const app = await NestFactory.create(AppModule, { logger: false });
-  await app.listen(0, '127.0.0.1');
-  const port = (app.getHttpServer().address() as AddressInfo).port;
-  send({ type: 'ready', port, path: '/echo', pid: process.pid });
-  return () => app.close();
-}
-
-async function startWs(): Promise<() => Promise<void>> {
-  const server = new WebSocketServer({ port: 0, host: '127.0.0.1', perMessageDeflate: false });
-  await new Promise<void>((resolve, reject) => {
-    server.once('listening', resolve);
-    server.once('error', reject);
-  });
-  server.on('connection', (socket) => {
-    socket.on('message', (data, isBinary) => socket.send(data, { binary: isBinary }));
-    socket.on('error', () => undefined);
-  });
-  const port = (server.address() as AddressInfo).port;
-  send({ type: 'ready', port, path: '/', pid: process.pid });
-  return () =>
-    new Promise<void>((resolve) => {
-      for (const client of server.clients) client.terminate();
-      server.close(() => resolve());
-    });
+/**
+ * RSS, and V8 heap used plus memory outside it held by JS objects (Buffers), once garbage is collected;
+ * twice, with a pause for sockets closing and finalizers in between.
+ */
+async function collectedMemory(): Promise<{ rss: number; heap: number }> {
+  const gc = globalThis.gc;
+  if (gc === undefined) throw new Error('server-child needs --expose-gc');
+  gc();
+  await sleep(100);
+  gc();
+  const { rss, heapUsed, external } = process.memoryUsage();
+  return { rss, heap: heapUsed + external };
 }
 
 async function main(): Promise<void> {
-  if (kind !== 'ours' && kind !== 'ws') throw new Error(`server-child: unknown server kind ${String(kind)}`);
-  const stop = kind === 'ours' ? await startOurs() : await startWs();
+  if (!Object.hasOwn(SERVER_MODULES, kind)) throw new Error(`server-child: unknown server kind ${String(kind)}`);
+  const { start } = (await import(SERVER_MODULES[kind])) as { start(): Promise<RunningServer> };
+  const server = await start();
+  send({ type: 'ready', port: server.port, path: server.path, pid: process.pid });
   process.on('message', (command: ServerCommand) => {
     if (command.type === 'cpu') {
       const usage = process.cpuUsage();
       send({ type: 'cpu', micros: usage.user + usage.system, wallNanos: process.hrtime.bigint().toString() });
+    } else if (command.type === 'memory') {
+      void collectedMemory().then((memory) => send({ type: 'memory', ...memory }));
     } else if (command.type === 'stop') {
       // Stopping must not hang the run: exit regardless once closing had its chance.
       setTimeout(() => process.exit(0), 3_000).unref();
-      stop().then(
+      server.stop().then(
         () => process.exit(0),
         () => process.exit(0),
       );

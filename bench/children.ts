@@ -1,0 +1,135 @@
+/**
+ * The orchestrator's handles on its child processes: forking, requests and replies over IPC, stopping,
+ * and the commands an echo server child takes. A child that dies unasked, or does not answer in time,
+ * fails the whole run; so does one that does not exit by itself when told to stop.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { ServerCommand, ServerKind, ServerMessage } from './messages.js';
+import { PROFILE_DIR, REPLY_TIMEOUT_MS } from './settings.js';
+
+/** How long a child told to stop may take to exit before it is killed and the run fails. */
+const STOP_GRACE_MS = 5_000;
+
+const live = new Set<Child>();
+let exiting = false;
+
+type Typed = { type: string };
+
+const isType = (type: string) => (message: unknown): boolean =>
+  typeof message === 'object' && message !== null && (message as { type?: unknown }).type === type;
+
+export class Child {
+  private readonly process: ChildProcess;
+  private stopRequested = false;
+
+  constructor(file: string, args: string[], readonly name: string, execArgv: string[] = []) {
+    this.process = fork(fileURLToPath(new URL(file, import.meta.url)), args, {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      execArgv,
+    });
+    live.add(this);
+    this.process.once('exit', (code, signal) => {
+      live.delete(this);
+      if (!this.stopRequested && !exiting) {
+        void exitAfterStopping(1, `${name} (pid ${this.process.pid}) exited unexpectedly (code ${code}, signal ${signal})`);
+      }
+    });
+  }
+
+  send(message: Typed): void {
+    this.process.send(message);
+  }
+
+  /** Calls `listener` with each message of that type until the returned function is called. */
+  onEach<T extends Typed>(type: T['type'], listener: (message: T) => void): () => void {
+    const filtered = (message: unknown) => {
+      if (isType(type)(message)) listener(message as T);
+    };
+    this.process.on('message', filtered);
+    return () => this.process.off('message', filtered);
+  }
+
+  /** The next message of that type; rejects after REPLY_TIMEOUT_MS, since the child must have hung. */
+  next<T extends Typed>(type: T['type']): Promise<T> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        stopListening();
+        reject(new Error(`${this.name} did not answer (${type}) within ${REPLY_TIMEOUT_MS} ms`));
+      }, REPLY_TIMEOUT_MS);
+      const stopListening = this.onEach<T>(type, (message) => {
+        clearTimeout(timer);
+        stopListening();
+        resolve(message);
+      });
+    });
+  }
+
+  request<T extends Typed>(message: Typed, replyType: T['type']): Promise<T> {
+    const reply = this.next<T>(replyType);
+    this.send(message);
+    return reply;
+  }
+
+  /** Asks the child to stop; resolves true once it exited, false if it had to be killed after STOP_GRACE_MS. */
+  stop(): Promise<boolean> {
+    this.stopRequested = true;
+    if (this.process.exitCode !== null || this.process.signalCode !== null) return Promise.resolve(true);
+    if (this.process.connected) this.send({ type: 'stop' });
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        // Our own child, by handle.
+        this.process.kill('SIGKILL');
+        resolve(false);
+      }, STOP_GRACE_MS);
+      this.process.once('exit', () => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+  }
+}
+
+/** Stops every child and exits; with 1 when asked to, or when a child did not stop by itself. */
+export async function exitAfterStopping(code: number, failure?: string): Promise<never> {
+  if (failure !== undefined) console.error(`\nFAILED: ${failure}`);
+  exiting = true;
+  const children = [...live];
+  const stopped = await Promise.all(children.map((child) => child.stop()));
+  const hung = children.filter((_, index) => !stopped[index]).map((child) => child.name);
+  if (hung.length > 0) console.error(`\nFAILED: did not exit within ${STOP_GRACE_MS} ms of stop, killed: ${hung.join(', ')}`);
+  process.exit(hung.length > 0 ? 1 : code);
+}
+
+/** An echo server child (server-child.ts) of one kind, with --expose-gc for its memory samples. */
+export class EchoServer {
+  private constructor(
+    readonly url: string,
+    private readonly child: Child,
+  ) {}
+
+  /** `profile`: write a CPU profile of the server to PROFILE_DIR when BENCH_PROFILE is set. */
+  static async start(kind: ServerKind, profile: boolean): Promise<EchoServer> {
+    const flags = ['--expose-gc'];
+    if (profile && PROFILE_DIR !== undefined) flags.push('--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`, `--cpu-prof-name=${kind}-server.cpuprofile`);
+    const child = new Child('./server-child.js', [kind], `${kind} server`, flags);
+    const ready = await child.next<Extract<ServerMessage, { type: 'ready' }>>('ready');
+    return new EchoServer(`ws://127.0.0.1:${ready.port}${ready.path}`, child);
+  }
+
+  /** The server process's CPU time so far, and when it was taken. */
+  async cpu(): Promise<{ micros: number; wallNanos: bigint }> {
+    const { micros, wallNanos } = await this.child.request<Extract<ServerMessage, { type: 'cpu' }>>({ type: 'cpu' } satisfies ServerCommand, 'cpu');
+    return { micros, wallNanos: BigInt(wallNanos) };
+  }
+
+  /** The server process's RSS and JS memory (heap used plus external) in bytes, after a full GC. */
+  async memory(): Promise<{ rss: number; heap: number }> {
+    const { rss, heap } = await this.child.request<Extract<ServerMessage, { type: 'memory' }>>({ type: 'memory' } satisfies ServerCommand, 'memory');
+    return { rss, heap };
+  }
+
+  stop(): Promise<boolean> {
+    return this.child.stop();
+  }
+}

@@ -1,0 +1,99 @@
+/**
+ * The benchmark's scenarios, one row each: what the client does against every server, and which figures
+ * the final table shows for it. Everything else (the run, the per-run line, the table, the header) follows the row.
+ */
+
+export interface Figure {
+  label: string;
+  /** Which way is good, so that a ratio ours/other above 1 can be read: good for ours when `higher`. */
+  better: 'higher' | 'lower';
+  digits: number;
+}
+
+export const FIGURES = {
+  msgsPerSecond: { label: 'msgs/s', better: 'higher', digits: 0 },
+  mbPerSecond: { label: 'MB/s', better: 'higher', digits: 0 },
+  p50: { label: 'p50 ms', better: 'lower', digits: 2 },
+  p99: { label: 'p99 ms', better: 'lower', digits: 2 },
+  serverUsPerMessage: { label: 'server µs cpu/msg', better: 'lower', digits: 1 },
+  handshakesPerSecond: { label: 'handshakes/s', better: 'higher', digits: 0 },
+  serverUsPerHandshake: { label: 'server µs cpu/handshake', better: 'lower', digits: 0 },
+  rssKibPerConnection: { label: 'RSS KiB/conn', better: 'lower', digits: 1 },
+  heapKibPerConnection: { label: 'JS heap+external KiB/conn', better: 'lower', digits: 1 },
+} satisfies Record<string, Figure>;
+
+export type FigureKey = keyof typeof FIGURES;
+
+interface ScenarioBase {
+  /** What BENCH_SCENARIOS selects it by. */
+  name: string;
+  figures: FigureKey[];
+  connections: number;
+}
+
+/** Closed-loop echo: each connection keeps `inFlight` messages out for the measured window. */
+export interface EchoScenario extends ScenarioBase {
+  kind: 'echo';
+  inFlight: number;
+  payloadBytes: number;
+  binary: boolean;
+}
+
+/** Open `connections` on the running server, `concurrency` handshakes at a time (after the same unmeasured), then close them. */
+export interface HandshakeScenario extends ScenarioBase {
+  kind: 'handshake';
+  concurrency: number;
+}
+
+/**
+ * On a server started for the run: open `baseline` connections, then `connections` more, `concurrency`
+ * handshakes at a time, all held idle; the RSS they add, after a GC.
+ */
+export interface IdleScenario extends ScenarioBase {
+  kind: 'idle';
+  concurrency: number;
+  baseline: number;
+}
+
+export type Scenario = EchoScenario | HandshakeScenario | IdleScenario;
+
+const ECHO_FIGURES: FigureKey[] = ['msgsPerSecond', 'p50', 'p99', 'serverUsPerMessage'];
+
+export const ALL_SCENARIOS: Scenario[] = [
+  { name: 'small', kind: 'echo', connections: 50, inFlight: 1, payloadBytes: 32, binary: false, figures: ECHO_FIGURES },
+  { name: 'pipelined', kind: 'echo', connections: 50, inFlight: 32, payloadBytes: 32, binary: false, figures: ECHO_FIGURES },
+  {
+    name: 'large',
+    kind: 'echo',
+    connections: 4,
+    inFlight: 1,
+    payloadBytes: 1024 * 1024,
+    binary: true,
+    figures: ['mbPerSecond', 'p50', 'p99', 'serverUsPerMessage'],
+  },
+  { name: 'handshake', kind: 'handshake', connections: 2_000, concurrency: 100, figures: ['handshakesPerSecond', 'serverUsPerHandshake'] },
+  { name: 'idle', kind: 'idle', connections: 2_000, concurrency: 100, baseline: 200, figures: ['rssKibPerConnection', 'heapKibPerConnection'] },
+];
+
+const size = (bytes: number) => (bytes >= 1024 * 1024 ? `${bytes / (1024 * 1024)} MiB` : `${bytes}-byte`);
+
+/** One line saying what the scenario does, for the printed header. */
+export function summary(scenario: Scenario): string {
+  switch (scenario.kind) {
+    case 'echo':
+      return (
+        `${scenario.connections} connections x ${size(scenario.payloadBytes)} ${scenario.binary ? 'binary' : 'text'} echo, ` +
+        `closed loop, ${scenario.inFlight} in flight per connection; latency = send to echo, per message`
+      );
+    case 'handshake':
+      return (
+        `open ${scenario.connections} connections on the running server, ${scenario.concurrency} handshakes at a time, then close them; ` +
+        'after the same, unmeasured, for as long as an echo warm-up'
+      );
+    case 'idle':
+      return (
+        `on a server started for the run, ${scenario.baseline} connections open: its RSS after GC with ${scenario.connections} idle ` +
+        'connections more, minus before, per connection (1 KiB = 1024 bytes); the same for V8 heap used + external memory'
+      );
+  }
+}

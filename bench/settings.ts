@@ -1,0 +1,27 @@
+/** The benchmark's knobs, read once from the environment (documented in echo.bench.ts). */
+import { fileURLToPath } from 'node:url';
+import { ALL_SCENARIOS } from './scenarios.js';
+
+function envNumber(name: string, fallback: number, minimum: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < minimum) throw new Error(`${name} must be a number >= ${minimum}, got ${raw}`);
+  return value;
+}
+
+export const SECONDS = envNumber('BENCH_SECONDS', 3, 0.2);
+export const ROUNDS = Math.round(envNumber('BENCH_ROUNDS', 3, 1));
+export const WARMUP_SECONDS = envNumber('BENCH_WARMUP', Math.min(1, SECONDS / 2), 0);
+/** Long-lived server children run with --cpu-prof: where their time goes, for chrome://inspect or profile-summary.js. */
+export const PROFILE_DIR = process.env.BENCH_PROFILE ? fileURLToPath(new URL('./profiles/', import.meta.url)) : undefined;
+/** A child that does not answer for this long has hung: the run fails instead of waiting forever. */
+export const REPLY_TIMEOUT_MS = (WARMUP_SECONDS + SECONDS) * 1000 + 30_000;
+
+const selected = process.env.BENCH_SCENARIOS ? process.env.BENCH_SCENARIOS.split(',').map((name) => name.trim()) : undefined;
+const unknown = selected?.filter((name) => !ALL_SCENARIOS.some((scenario) => scenario.name === name)) ?? [];
+if (unknown.length > 0) {
+  throw new Error(`BENCH_SCENARIOS: unknown ${unknown.join(', ')}; known: ${ALL_SCENARIOS.map((scenario) => scenario.name).join(', ')}`);
+}
+/** BENCH_SCENARIOS=small,idle runs those only, e.g. to profile one alone. */
+export const SCENARIOS = ALL_SCENARIOS.filter((scenario) => selected === undefined || selected.includes(scenario.name));
