@@ -105,6 +105,7 @@ export async function exitAfterStopping(code: number, failure?: string): Promise
 export class EchoServer {
   private constructor(
     readonly url: string,
+    readonly deflateUrl: string,
     private readonly child: Child,
   ) {}
 
@@ -114,7 +115,8 @@ export class EchoServer {
     if (profile && PROFILE_DIR !== undefined) flags.push('--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`, `--cpu-prof-name=${kind}-server.cpuprofile`);
     const child = new Child('./server-child.js', [kind], `${kind} server`, flags);
     const ready = await child.next<Extract<ServerMessage, { type: 'ready' }>>('ready');
-    return new EchoServer(`ws://127.0.0.1:${ready.port}${ready.path}`, child);
+    const base = `ws://127.0.0.1:${ready.port}`;
+    return new EchoServer(`${base}${ready.path}`, `${base}${ready.deflatePath}`, child);
   }
 
   /** The server process's CPU time so far, and when it was taken. */

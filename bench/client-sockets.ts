@@ -25,10 +25,10 @@ export class ErrorList {
   }
 }
 
-export function connect(url: string): Promise<WebSocket> {
+/** `deflate`: offer permessage-deflate with ws's defaults; otherwise none, so that every server echoes raw frames. */
+export function connect(url: string, deflate = false): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
-    // No compression: every server echoes raw frames, and deflate would measure zlib instead.
-    const socket = new WebSocket(url, { perMessageDeflate: false, handshakeTimeout: CONNECT_TIMEOUT_MS });
+    const socket = new WebSocket(url, { perMessageDeflate: deflate, handshakeTimeout: CONNECT_TIMEOUT_MS });
     socket.once('open', () => {
       socket.off('error', reject);
       resolve(socket);

@@ -13,7 +13,8 @@
  *
  * Scenarios (scenarios.ts, one row each): small (50 connections, 32-byte text echo, 1 in flight each: msgs/s,
  * p50/p99 latency), pipelined (the same with 32 in flight each), large (4 connections, 1 MiB binary: MB/s),
- * handshake (2 000 connections opened 100 at a time, then closed: handshakes/s), idle (RSS per idle
+ * deflate (10 connections, 64 KiB of JSON-like text, permessage-deflate negotiated with each server's default
+ * settings on its deflate path: /echo-deflate, /deflate, /gateway-deflate), handshake (2 000 connections opened 100 at a time, then closed: handshakes/s), idle (RSS per idle
  * connection: on a server started for the run and holding 200, its RSS after a GC with 2 000 more, minus
  * before, divided by 2 000). Each server runs in its own child process (server-child.ts), the
  * `ws` clients in two more (load-client.ts for echo, connect-client.ts for connections), so on 2 cores the
@@ -26,7 +27,7 @@
  *
  *   npm run bench                             # defaults: 3 rounds, 1 s warm-up + 3 s measured per echo run, about 2.5 min on 2 cores
  *   BENCH_SECONDS=1 BENCH_ROUNDS=1 npm run bench
- *   BENCH_SCENARIOS=small,idle npm run bench  # some scenarios only: small, pipelined, large, handshake, idle
+ *   BENCH_SCENARIOS=small,idle npm run bench  # some scenarios only: small, pipelined, large, deflate, handshake, idle
  *   BENCH_WARMUP=2 npm run bench              # warm-up seconds per echo or handshake run (default: min(1, BENCH_SECONDS / 2))
  *   BENCH_PROFILE=1 npm run bench             # also writes the servers' CPU profiles to build/bench/profiles;
  *   node build/bench/profile-summary.js build/bench/profiles/ours-server.cpuprofile   # ... summarized

@@ -31,9 +31,24 @@ interface Connection {
 type Phase = 'warmup' | 'measure' | 'drain' | 'closing';
 
 /** A text message naming its connection and sequence number, padded to the requested size. */
-function textMessage(size: number, id: number, seq: number): string {
+/** JSON-like records, compressible about as much as real API payloads (not 'xxxx', which deflate shrinks to nothing). */
+const RECORDS = Array.from(
+  { length: 4096 },
+  (_, i) => `{"id":${i},"user":"user-${(i * 7919) % 1000}","score":${(i * 104729) % 10007},"tags":["t${i % 13}","t${i % 7}"]},`,
+).join('');
+/** Built once per size: a message is a fresh tag plus this. */
+const fillers = new Map<string, string>();
+
+function textMessage(size: number, id: number, seq: number, deflate: boolean): string {
   const tag = `c${id}s${seq}:`;
-  return tag.length >= size ? tag.slice(0, size) : tag + 'x'.repeat(size - tag.length);
+  if (tag.length >= size) return tag.slice(0, size);
+  const key = `${size}:${deflate}`;
+  let filler = fillers.get(key);
+  if (filler === undefined) {
+    filler = (deflate ? RECORDS.repeat(Math.ceil(size / RECORDS.length)) : 'x'.repeat(size)).slice(0, size);
+    fillers.set(key, filler);
+  }
+  return tag + filler.slice(0, size - tag.length);
 }
 
 async function run(request: EchoRequest): Promise<EchoResult> {
@@ -45,7 +60,7 @@ async function run(request: EchoRequest): Promise<EchoResult> {
   let window = { seconds: 0, clientCpu: 0 };
   let onDrained: (() => void) | undefined;
 
-  const sockets = await Promise.allSettled(Array.from({ length: request.connections }, () => connect(request.url)));
+  const sockets = await Promise.allSettled(Array.from({ length: request.connections }, () => connect(request.url, request.deflate)));
   const connections: Connection[] = [];
   sockets.forEach((settled, id) => {
     if (settled.status === 'rejected') {
@@ -69,7 +84,7 @@ async function run(request: EchoRequest): Promise<EchoResult> {
     const seq = connection.sent++;
     const slot = connection.slots[seq % request.inFlight];
     if (typeof slot.expected === 'string') {
-      slot.expected = textMessage(request.payloadBytes, connection.id, seq);
+      slot.expected = textMessage(request.payloadBytes, connection.id, seq, request.deflate);
     } else {
       // Safe to change: this slot's previous echo came back, so its last send has left the client.
       slot.expected.writeUInt32BE(seq >>> 0, 0);

@@ -11,6 +11,8 @@ export interface EchoRequest {
   inFlight: number;
   payloadBytes: number;
   binary: boolean;
+  /** Offer permessage-deflate (the url is then the server's deflate path) and send compressible text. */
+  deflate: boolean;
   warmupMs: number;
   measureMs: number;
 }
@@ -71,7 +73,7 @@ export interface CloseResult {
 
 /** Server child -> orchestrator. */
 export type ServerMessage =
-  | { type: 'ready'; port: number; path: string; pid: number }
+  | { type: 'ready'; port: number; path: string; deflatePath: string; pid: number }
   | { type: 'cpu'; micros: number; wallNanos: string }
   | { type: 'memory'; rss: number; heap: number };
 

@@ -84,11 +84,12 @@ async function windowed<T extends EchoResult | OpenResult>(
 async function echo(scenario: EchoScenario, server: EchoServer, clients: Clients): Promise<RunOutcome> {
   const request: EchoRequest = {
     type: 'run',
-    url: server.url,
+    url: scenario.deflate ? server.deflateUrl : server.url,
     connections: scenario.connections,
     inFlight: scenario.inFlight,
     payloadBytes: scenario.payloadBytes,
     binary: scenario.binary,
+    deflate: scenario.deflate,
     warmupMs: Math.round(WARMUP_SECONDS * 1000),
     measureMs: Math.round(SECONDS * 1000),
   };

@@ -37,6 +37,8 @@ export interface EchoScenario extends ScenarioBase {
   inFlight: number;
   payloadBytes: number;
   binary: boolean;
+  /** permessage-deflate negotiated, with compressible text (JSON-like records, about 5:1) as the payload. */
+  deflate: boolean;
 }
 
 /** Open `connections` on the running server, `concurrency` handshakes at a time (after the same unmeasured), then close them. */
@@ -60,8 +62,8 @@ export type Scenario = EchoScenario | HandshakeScenario | IdleScenario;
 const ECHO_FIGURES: FigureKey[] = ['msgsPerSecond', 'p50', 'p99', 'serverUsPerMessage'];
 
 export const ALL_SCENARIOS: Scenario[] = [
-  { name: 'small', kind: 'echo', connections: 50, inFlight: 1, payloadBytes: 32, binary: false, figures: ECHO_FIGURES },
-  { name: 'pipelined', kind: 'echo', connections: 50, inFlight: 32, payloadBytes: 32, binary: false, figures: ECHO_FIGURES },
+  { name: 'small', kind: 'echo', connections: 50, inFlight: 1, payloadBytes: 32, binary: false, deflate: false, figures: ECHO_FIGURES },
+  { name: 'pipelined', kind: 'echo', connections: 50, inFlight: 32, payloadBytes: 32, binary: false, deflate: false, figures: ECHO_FIGURES },
   {
     name: 'large',
     kind: 'echo',
@@ -69,20 +71,23 @@ export const ALL_SCENARIOS: Scenario[] = [
     inFlight: 1,
     payloadBytes: 1024 * 1024,
     binary: true,
+    deflate: false,
     figures: ['mbPerSecond', 'p50', 'p99', 'serverUsPerMessage'],
   },
+  { name: 'deflate', kind: 'echo', connections: 10, inFlight: 1, payloadBytes: 64 * 1024, binary: false, deflate: true, figures: ECHO_FIGURES },
   { name: 'handshake', kind: 'handshake', connections: 2_000, concurrency: 100, figures: ['handshakesPerSecond', 'serverUsPerHandshake'] },
   { name: 'idle', kind: 'idle', connections: 2_000, concurrency: 100, baseline: 200, figures: ['rssKibPerConnection', 'heapKibPerConnection'] },
 ];
 
-const size = (bytes: number) => (bytes >= 1024 * 1024 ? `${bytes / (1024 * 1024)} MiB` : `${bytes}-byte`);
+const size = (bytes: number) =>
+  bytes >= 1024 * 1024 ? `${bytes / (1024 * 1024)} MiB` : bytes >= 1024 ? `${bytes / 1024} KiB` : `${bytes}-byte`;
 
 /** One line saying what the scenario does, for the printed header. */
 export function summary(scenario: Scenario): string {
   switch (scenario.kind) {
     case 'echo':
       return (
-        `${scenario.connections} connections x ${size(scenario.payloadBytes)} ${scenario.binary ? 'binary' : 'text'} echo, ` +
+        `${scenario.connections} connections x ${size(scenario.payloadBytes)} ${scenario.binary ? 'binary' : 'text'} echo${scenario.deflate ? ' with permessage-deflate (compressible JSON-like text)' : ''}, ` +
         `closed loop, ${scenario.inFlight} in flight per connection; latency = send to echo, per message`
       );
     case 'handshake':

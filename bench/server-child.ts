@@ -36,7 +36,7 @@ async function main(): Promise<void> {
   if (!Object.hasOwn(SERVER_MODULES, kind)) throw new Error(`server-child: unknown server kind ${String(kind)}`);
   const { start } = (await import(SERVER_MODULES[kind])) as { start(): Promise<RunningServer> };
   const server = await start();
-  send({ type: 'ready', port: server.port, path: server.path, pid: process.pid });
+  send({ type: 'ready', port: server.port, path: server.path, deflatePath: server.deflatePath, pid: process.pid });
   process.on('message', (command: ServerCommand) => {
     if (command.type === 'cpu') {
       const usage = process.cpuUsage();

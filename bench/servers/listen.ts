@@ -5,10 +5,12 @@ import type { INestApplication } from '@nestjs/common';
 export interface RunningServer {
   port: number;
   path: string;
+  /** The same echo with permessage-deflate offered (the server's default deflate settings). */
+  deflatePath: string;
   stop(): Promise<void>;
 }
 
-export async function listenOnLoopback(app: INestApplication, path: string): Promise<RunningServer> {
+export async function listenOnLoopback(app: INestApplication, path: string, deflatePath: string): Promise<RunningServer> {
   await app.listen(0, '127.0.0.1');
-  return { port: (app.getHttpServer().address() as AddressInfo).port, path, stop: () => app.close() };
+  return { port: (app.getHttpServer().address() as AddressInfo).port, path, deflatePath, stop: () => app.close() };
 }
