@@ -17,6 +17,7 @@ export { Frame } from './protocol/frame.js';
 export type { AllowedOrigin } from './protocol/origin-policy.js';
 export { FrameType } from './protocol/frame-type.js';
 export { CloseReason, CloseCode } from './protocol/close-reason.js';
+export { WebSocketProtocolError } from './protocol/protocol-error.js';
 export type {
   WebSocketSession,
   DefaultWebSocketSession,

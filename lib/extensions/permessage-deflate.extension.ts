@@ -36,6 +36,9 @@ const ignore = () => undefined;
 
 class OutputLimitError extends Error {}
 
+/** What zlib work finds once the connection ended (and dispose() closed the streams under it). */
+const closedError = () => new WebSocketProtocolError(CloseCode.GOING_AWAY, 'Connection closed');
+
 /**
  * Writes `input` to a zlib stream, sync-flushes it, and resolves with what
  * came out. Rejects with OutputLimitError as soon as the output passes
@@ -62,7 +65,8 @@ function runZlib(stream: InflateRaw | DeflateRaw, input: readonly Buffer[], maxO
     stream.on('data', onData);
     stream.on('error', settle);
     for (const part of input) stream.write(part);
-    stream.flush(constants.Z_SYNC_FLUSH, () => settle());
+    // A stream destroyed meanwhile (the connection ended) reports it here.
+    stream.flush(constants.Z_SYNC_FLUSH, (error?: Error | null) => settle(error ?? undefined));
   });
 }
 
@@ -122,16 +126,18 @@ export class PerMessageDeflateExtension implements WebSocketExtension {
 
   private inflate(data: Buffer, fin: boolean): Promise<Buffer> {
     return zlibLimiter.run(async () => {
-      if (this.disposed) throw new WebSocketProtocolError(CloseCode.GOING_AWAY, 'Connection closed');
+      if (this.disposed) throw closedError();
       const inflater = (this.inflater ??= this.newInflater());
       try {
         const room = this.limits.maxIncomingSize - this.incomingSize;
         const out = await runZlib(inflater, fin ? [data, TAIL] : [data], room);
+        if (this.disposed) throw closedError();
         this.incomingSize += out.length;
         if (inflater.readableEnded) this.replaceEndedInflater(out);
         else if (fin && this.parameters.clientNoContextTakeover) inflater.reset();
         return out;
       } catch (error) {
+        if (this.disposed) throw closedError();
         // A stream stopped halfway cannot be reused: the next message would inflate against a broken state.
         this.inflater = undefined;
         inflater.close();
@@ -145,13 +151,15 @@ export class PerMessageDeflateExtension implements WebSocketExtension {
 
   private deflate(data: Buffer, fin: boolean): Promise<Buffer> {
     return zlibLimiter.run(async () => {
-      if (this.disposed) throw new WebSocketProtocolError(CloseCode.GOING_AWAY, 'Connection closed');
+      if (this.disposed) throw closedError();
       const deflater = (this.deflater ??= this.newDeflater());
       try {
         const out = await runZlib(deflater, [data], Number.POSITIVE_INFINITY);
+        if (this.disposed) throw closedError();
         if (fin && this.parameters.serverNoContextTakeover) deflater.reset();
         return fin ? out.subarray(0, out.length - TAIL.length) : out;
       } catch (error) {
+        if (this.disposed) throw closedError();
         this.deflater = undefined;
         deflater.close();
         throw error;

@@ -221,9 +221,14 @@ export abstract class BaseWebSocketSession implements WebSocketServerSession, Fr
     try {
       queued = this.queueFrame(frame);
     } catch (error) {
-      return Promise.reject(error);
+      return Promise.reject(this.sendError(error));
     }
-    return queued instanceof Promise ? queued.then(({ written }) => written) : queued.written;
+    return queued instanceof Promise ? queued.then(({ written }) => written, (error: unknown) => Promise.reject(this.sendError(error))) : queued.written;
+  }
+
+  /** Once the connection is gone, a send fails as every send then does, whatever the extension threw on the way. */
+  private sendError(error: unknown): unknown {
+    return this.connection.isClosed ? new ClosedSendChannelError() : error;
   }
 
   /** Ends TCP once what is queued (and `close`, if given and no Close went out yet) was handed to the connection. */
@@ -286,14 +291,20 @@ export abstract class BaseWebSocketSession implements WebSocketServerSession, Fr
     return result;
   }
 
-  /** An extension refused a frame (its close code) or broke (1011). */
+  /**
+   * An extension refused a frame: a WebSocketProtocolError closes with its code (a peer's fault), anything
+   * else as a handler's error would (WebSocketCloseException its own code, a bug 1011).
+   */
   private onExtensionFailure(error: unknown): void {
     if (this.connection.isClosed) return;
     if (error instanceof WebSocketProtocolError) {
       this.onProtocolError(error);
       return;
     }
-    BaseWebSocketSession.logger.error(`Closing ${this.call.path} with 1011: an extension failed: ${String(error)}`, (error as Error)?.stack);
-    this.closeConnection(new CloseReason(CloseCode.INTERNAL_ERROR, 'Extension failure'));
+    const { reason, level } = handlerFailure(error);
+    const message = `Closing ${this.call.path}: an extension failed with ${String(error)}`;
+    if (level === 'error') BaseWebSocketSession.logger.error(message, (error as Error)?.stack);
+    else BaseWebSocketSession.logger[level](message);
+    if (reason !== undefined) this.closeConnection(reason);
   }
 }

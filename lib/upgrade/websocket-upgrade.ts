@@ -248,7 +248,15 @@ export class WebSocketUpgrade<Raw extends boolean = true> {
       params,
       originAllowed: this.originAllowed,
     };
-    const pending = prepareSession(request, socket, head, url, [candidate], this.options.application);
+    let pending: PendingSession | undefined;
+    try {
+      pending = prepareSession(request, socket, head, url, [candidate], this.options.application);
+    } catch (error) {
+      // A bug before the 101 (an extension's negotiate, say): the client gets an answer, as on a route.
+      logger.error(`Upgrade of ${url.pathname} failed: ${String(error)}`, (error as Error)?.stack);
+      refuseUpgrade(request, socket, 500, 'Internal server error');
+      return;
+    }
     if (pending === undefined || !pending.accept()) return;
     await pending.session.run(this.handler as SessionHandler).catch((error: unknown) => {
       logger.error(`Session on ${url.pathname} failed: ${String(error)}`, (error as Error)?.stack);
