@@ -221,14 +221,19 @@ export abstract class BaseWebSocketSession implements WebSocketServerSession, Fr
     try {
       queued = this.queueFrame(frame);
     } catch (error) {
-      return Promise.reject(this.sendError(error));
+      return Promise.reject(this.outgoingFailure(error));
     }
-    return queued instanceof Promise ? queued.then(({ written }) => written, (error: unknown) => Promise.reject(this.sendError(error))) : queued.written;
+    return queued instanceof Promise ? queued.then(({ written }) => written, (error: unknown) => Promise.reject(this.outgoingFailure(error))) : queued.written;
   }
 
-  /** Once the connection is gone, a send fails as every send then does, whatever the extension threw on the way. */
-  private sendError(error: unknown): unknown {
-    return this.connection.isClosed ? new ClosedSendChannelError() : error;
+  /**
+   * An extension failed on an outgoing frame. Before the connection ended, the frame is lost and a stateful
+   * extension (deflate's shared context) cannot go on: the session closes (one log line). Either way the
+   * send then fails as sends on an ended session do, which a handler takes as a normal end.
+   */
+  private outgoingFailure(error: unknown): ClosedSendChannelError {
+    if (!this.connection.isClosed) this.onExtensionFailure(error);
+    return new ClosedSendChannelError();
   }
 
   /** Ends TCP once what is queued (and `close`, if given and no Close went out yet) was handed to the connection. */

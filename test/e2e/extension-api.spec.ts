@@ -179,7 +179,7 @@ const slowFactory: WebSocketExtensionFactory = factory('x-slow', { rsv3: true },
   return new SlowExtension(slowFactory);
 });
 
-/** `x-fail; how=…`: incoming data frames fail, in the way the offer asks. */
+/** `x-fail; how=…`: incoming data frames fail, in the way the offer asks; with `how=outgoing`, outgoing ones do. */
 const failFactory: WebSocketExtensionFactory = factory('x-fail', {}, (offers) => {
   const how = offers[0].parseParameters()?.get('how');
   const id = nextId++;
@@ -187,9 +187,10 @@ const failFactory: WebSocketExtensionFactory = factory('x-fail', {}, (offers) =>
   return {
     factory: failFactory,
     response: new WebSocketExtensionHeader('x-fail'),
-    processOutgoingFrame: (frame) => frame,
+    processOutgoingFrame: (frame) =>
+      how === 'outgoing' && !frame.frameType.controlFrame ? Promise.reject(new Error('x-fail broke on the way out')) : frame,
     processIncomingFrame: (frame) => {
-      if (frame.frameType.controlFrame) return frame;
+      if (frame.frameType.controlFrame || how === 'outgoing') return frame;
       if (how === 'code') throw new WebSocketProtocolError(1003, 'x-fail: no data accepted');
       if (how === 'async-code') return Promise.reject(new WebSocketProtocolError(1007, 'x-fail: bad data, later'));
       throw new Error('x-fail broke');
@@ -239,9 +240,10 @@ class ExtensionsController {
     return echo(session);
   }
 
+  /** Shrugs off failed sends: only the session itself can close over a failing outgoing extension. */
   @WebSocketRoute('fail', { extensions: [failFactory] })
-  fail(session: DefaultWebSocketServerSession) {
-    return echo(session);
+  async fail(session: DefaultWebSocketServerSession) {
+    for await (const frame of session.incoming) await session.send(frame).catch(() => undefined);
   }
 
   /** On "go", 30 numbered messages sent without awaiting, then returns: close 1000 must follow them. */
@@ -426,6 +428,7 @@ describe.each(PLATFORMS)('on %s', (platform) => {
       ['code', 1003],
       ['async-code', 1007],
       ['other', 1011],
+      ['outgoing', 1011],
     ])('x-fail; how=%s closes with %i, and the extension is disposed once', async (how, code) => {
       const { client, agreed } = await connect(t.port, '/fail', `x-fail; how=${how}`);
       expect(agreed).toBe('x-fail');
