@@ -15,7 +15,15 @@ export const SAMPLE_ROUTES: ReadonlyArray<[string, string]> = [
 ];
 
 @Module({
-  imports: [WebSocketsModule.forRoot({ pingInterval: 30_000, timeout: 15_000, maxFrameSize: 64 * 1024 * 1024 })],
+  imports: [
+    WebSocketsModule.forRoot({
+      pingInterval: 30_000,
+      timeout: 15_000,
+      maxFrameSize: 64 * 1024 * 1024,
+      // Browsers offer permessage-deflate: their messages come compressed, ours from 1 KiB on.
+      deflate: true,
+    }),
+  ],
   controllers: [EchoController, ChatController, JsonController, PageController],
 })
 export class AppModule {}

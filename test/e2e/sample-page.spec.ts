@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Test } from '@nestjs/testing';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { WebSocketSessions } from 'nest-websocket-routes';
 import { AppModule } from '../../sample/app.module.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -97,6 +98,9 @@ describe('the sample chat page in a browser', () => {
     await join(pageB, 'bob');
     await waitForLine(pageA, 'bob joined');
     expect(await pageA.locator('#status').textContent()).toBe('In lobby as alice.');
+    // Chromium offered permessage-deflate and the sample agreed: what follows goes through the inflater.
+    const negotiated = app!.get(WebSocketSessions).list().map((session) => session.extensions.map((extension) => extension.response.name));
+    expect(negotiated).toEqual([['permessage-deflate'], ['permessage-deflate']]);
 
     await say(pageA, 'hello bob');
     await waitForLine(pageB, 'alice: hello bob');
@@ -109,6 +113,11 @@ describe('the sample chat page in a browser', () => {
     await waitForLine(pageB, `alice: ${markup}`);
     expect(await pageB.locator('#log img, #log b').count()).toBe(0);
 
+    // Over the 1 KiB deflate threshold: the room's broadcast of it reaches both pages compressed.
+    const long = 'a long line '.repeat(150).trim();
+    await say(pageB, long);
+    await waitForLine(pageA, `bob: ${long}`);
+
     await say(pageB, 'bye alice');
     await waitForLine(pageA, 'bob: bye alice');
 
@@ -118,6 +127,7 @@ describe('the sample chat page in a browser', () => {
       'bob joined',
       'alice: hello bob',
       `alice: ${markup}`,
+      `bob: ${long}`,
       'bob: bye alice',
       'alice left',
     ]);
