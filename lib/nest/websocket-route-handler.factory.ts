@@ -28,6 +28,7 @@ import { RouterExecutionContext } from '@nestjs/core/router/router-execution-con
 import { isObservable, lastValueFrom } from 'rxjs';
 import type { RouteCandidate, RouteUpgradeHandler } from '../routing/mapped-websocket-route.js';
 import type { DiscoveredWebSocketRoute } from '../routing/websocket-routes.explorer.js';
+import type { BaseWebSocketSession } from '../session/base-websocket-session.js';
 import type { PendingSession } from '../upgrade/websocket-upgrade.js';
 import { createUpgradeExchange, type UpgradeExchange } from './upgrade-exchange.js';
 import { answerRefusal, closeReasonAfterFilters, noNext } from './websocket-route-errors.js';
@@ -78,7 +79,7 @@ export class WebSocketRouteHandlerFactory {
     const open = (pending: PendingSession<RouteCandidate>) => createUpgradeExchange(httpAdapter, pending.session);
     if (controller.isDependencyTreeStatic()) {
       const pipeline = this.pipeline(http, route, controller.instance, STATIC_CONTEXT);
-      return async (pending) => pipeline(pending, open(pending));
+      return (pending) => pipeline(pending, open(pending));
     }
     const module = this.container.getModuleByKey(moduleKey);
     if (module === undefined) throw new Error(`${route.name}: module ${moduleKey} not found`);
@@ -153,6 +154,35 @@ export class WebSocketRouteHandlerFactory {
     const webSocketFilters = this.webSocketFilters.create(...enhancerArgs);
     // A method with no decorated parameter takes the session, as a plain `(session) => ...` handler.
     const takesSession = paramsOptions.length === 0;
+
+    if (interceptors.length === 0) {
+      // Nothing wraps the method: the exchange is let go at the 101 instead of living as long as the session.
+      const decide = async (pending: PendingSession<RouteCandidate>, exchange: UpgradeExchange): Promise<unknown[] | undefined> => {
+        try {
+          const { request, response } = exchange;
+          if (canActivate) await canActivate([request, response, noNext]);
+          const args = this.contextUtils.createNullArray(argsLength);
+          if (applyPipes) await applyPipes(args, request, response, noNext);
+          if (!pending.accept()) return undefined;
+          exchange.release();
+          return args;
+        } catch (error) {
+          answerRefusal(error, httpFilters, exchange, http.adapter, this.logger);
+          return undefined;
+        }
+      };
+      const run = async (session: BaseWebSocketSession, args: unknown[]) => {
+        try {
+          const value: unknown = await (takesSession ? method.call(instance, session) : method.apply(instance, args));
+          if (isObservable(value)) await lastValueFrom(value, { defaultValue: undefined });
+          await session.finish();
+        } catch (error) {
+          await session.finish(await closeReasonAfterFilters(error, webSocketFilters, session, this.logger));
+        }
+      };
+      // Not an async function: its frame would hold the exchange while the session runs.
+      return (pending, exchange) => decide(pending, exchange).then((args) => (args === undefined ? undefined : run(pending.session, args)));
+    }
 
     return async (pending, exchange) => {
       const { session } = pending;

@@ -29,9 +29,13 @@ const enum State {
 }
 
 const EMPTY = Buffer.alloc(0);
+/** The key being applied: shared, since a payload is unmasked within one synchronous call. */
+const KEY = Buffer.alloc(4);
 
 export class FrameParser {
   private readonly chunks: Buffer[] = [];
+  /** Where the unread bytes of `chunks[0]` start: reading moves it instead of slicing a new view per field. */
+  private offset = 0;
   private buffered = 0;
 
   private state = State.Header;
@@ -40,7 +44,8 @@ export class FrameParser {
   private frameType: FrameType = FrameType.TEXT;
   private masked = false;
   private payloadLength = 0;
-  private maskKey = Buffer.alloc(4);
+  /** The mask key as a number: no buffer per connection (see KEY). */
+  private maskKey = 0;
   /** Type of the fragmented message in progress, or undefined between messages. */
   private fragmentedType: FrameType | undefined;
 
@@ -67,30 +72,36 @@ export class FrameParser {
           break;
         case State.Length16:
           if (this.buffered < 2) return undefined;
-          this.payloadLength = this.consume(2).readUInt16BE(0);
+          this.payloadLength = this.contiguous(2).readUInt16BE(this.skip(2));
           this.afterLength();
           break;
         case State.Length64: {
           if (this.buffered < 8) return undefined;
-          const bytes = this.consume(8);
-          const high = bytes.readUInt32BE(0);
+          const bytes = this.contiguous(8);
+          const at = this.skip(8);
+          const high = bytes.readUInt32BE(at);
           if (high > 0x7fffffff) {
             throw new WebSocketProtocolError(CloseCode.PROTOCOL_ERROR, 'Most significant bit of a 64-bit length is set');
           }
           // Anything at or above 2^53 cannot be represented exactly, and is far above any sane limit.
-          this.payloadLength = high >= 0x200000 ? Number.MAX_SAFE_INTEGER : high * 0x100000000 + bytes.readUInt32BE(4);
+          this.payloadLength = high >= 0x200000 ? Number.MAX_SAFE_INTEGER : high * 0x100000000 + bytes.readUInt32BE(at + 4);
           this.afterLength();
           break;
         }
-        case State.MaskKey:
+        case State.MaskKey: {
           if (this.buffered < 4) return undefined;
-          this.consume(4).copy(this.maskKey);
+          const bytes = this.contiguous(4);
+          this.maskKey = bytes.readInt32BE(this.skip(4));
           this.state = State.Payload;
           break;
+        }
         case State.Payload: {
           if (this.buffered < this.payloadLength) return undefined;
           const payload = this.payloadLength === 0 ? EMPTY : this.consume(this.payloadLength);
-          if (this.masked) applyMask(payload, this.maskKey);
+          if (this.masked) {
+            KEY.writeInt32BE(this.maskKey, 0);
+            applyMask(payload, KEY);
+          }
           this.state = State.Header;
           const rsv = this.rsv;
           return Frame.byType(this.frameType, this.fin, payload, (rsv & 4) !== 0, (rsv & 2) !== 0, (rsv & 1) !== 0);
@@ -100,9 +111,10 @@ export class FrameParser {
   }
 
   private readHeader(): void {
-    const header = this.consume(2);
-    const b0 = header[0];
-    const b1 = header[1];
+    const header = this.contiguous(2);
+    const at = this.skip(2);
+    const b0 = header[at];
+    const b1 = header[at + 1];
     this.fin = (b0 & 0x80) !== 0;
     this.rsv = (b0 >> 4) & 0x7;
     this.masked = (b1 & 0x80) !== 0;
@@ -161,27 +173,53 @@ export class FrameParser {
     this.state = this.masked ? State.MaskKey : State.Payload;
   }
 
+  /** The first chunk, once it holds the next n buffered bytes (merging chunks when a field spans them). */
+  private contiguous(n: number): Buffer {
+    if (this.chunks[0].length - this.offset < n) {
+      const merged = this.consume(n);
+      // Rare (a field split across reads): the partly read chunk is sliced so the merged bytes can go first.
+      if (this.offset > 0) this.chunks[0] = this.chunks[0].subarray(this.offset);
+      this.chunks.unshift(merged);
+      this.offset = 0;
+      this.buffered += n;
+    }
+    return this.chunks[0];
+  }
+
+  /** Drops the next n bytes, all in the first chunk; returns where they started in it. */
+  private skip(n: number): number {
+    const at = this.offset;
+    this.buffered -= n;
+    this.offset += n;
+    if (this.offset === this.chunks[0].length) {
+      this.chunks.shift();
+      this.offset = 0;
+    }
+    return at;
+  }
+
   /** Takes n buffered bytes: a view into the first chunk when it holds them all, else one copy. */
   private consume(n: number): Buffer {
-    this.buffered -= n;
     const first = this.chunks[0];
-    if (first.length === n) {
-      this.chunks.shift();
-      return first;
+    const start = this.offset;
+    if (first.length - start >= n) {
+      this.skip(n);
+      return start === 0 && first.length === n ? first : first.subarray(start, start + n);
     }
-    if (first.length > n) {
-      this.chunks[0] = first.subarray(n);
-      return first.subarray(0, n);
-    }
+    this.buffered -= n;
     const out = Buffer.allocUnsafe(n);
     let written = 0;
     while (written < n) {
       const chunk = this.chunks[0];
-      const take = Math.min(chunk.length, n - written);
-      chunk.copy(out, written, 0, take);
+      const take = Math.min(chunk.length - this.offset, n - written);
+      chunk.copy(out, written, this.offset, this.offset + take);
       written += take;
-      if (take === chunk.length) this.chunks.shift();
-      else this.chunks[0] = chunk.subarray(take);
+      if (this.offset + take === chunk.length) {
+        this.chunks.shift();
+        this.offset = 0;
+      } else {
+        this.offset += take;
+      }
     }
     return out;
   }

@@ -15,9 +15,19 @@ export interface FrameSerializerOptions {
   masking?: boolean;
 }
 
+function headerSize(length: number, masked: boolean): number {
+  return 2 + (length < 126 ? 0 : length < 0x10000 ? 2 : 8) + (masked ? 4 : 0);
+}
+
 export function encodeFrameHeader(opcode: number, fin: boolean, rsv: number, length: number, maskKey?: Uint8Array): Buffer {
+  const header = Buffer.allocUnsafe(headerSize(length, maskKey !== undefined));
+  writeFrameHeader(header, opcode, fin, rsv, length, maskKey);
+  return header;
+}
+
+/** Writes the header at the start of `header`, which holds at least `headerSize` bytes. */
+function writeFrameHeader(header: Buffer, opcode: number, fin: boolean, rsv: number, length: number, maskKey?: Uint8Array): void {
   const lengthBytes = length < 126 ? 0 : length < 0x10000 ? 2 : 8;
-  const header = Buffer.allocUnsafe(2 + lengthBytes + (maskKey ? 4 : 0));
   header[0] = (fin ? 0x80 : 0) | ((rsv & 7) << 4) | opcode;
   const maskBit = maskKey ? 0x80 : 0;
   if (lengthBytes === 0) {
@@ -31,7 +41,6 @@ export function encodeFrameHeader(opcode: number, fin: boolean, rsv: number, len
     header.writeUInt32BE(length >>> 0, 6);
   }
   if (maskKey) header.set(maskKey, 2 + lengthBytes);
-  return header;
 }
 
 export class FrameSerializer {
@@ -60,9 +69,11 @@ export class FrameSerializer {
       payload = Buffer.from(payload);
       applyMask(payload, maskKey);
     }
-    const header = encodeFrameHeader(opcode, frame.fin, rsv, payload.length, maskKey);
-    if (payload.length === 0) return [header];
-    if (payload.length <= MERGE_LIMIT) return [Buffer.concat([header, payload], header.length + payload.length)];
-    return [header, payload];
+    if (payload.length > MERGE_LIMIT) return [encodeFrameHeader(opcode, frame.fin, rsv, payload.length, maskKey), payload];
+    const size = headerSize(payload.length, maskKey !== undefined);
+    const bytes = Buffer.allocUnsafe(size + payload.length);
+    writeFrameHeader(bytes, opcode, frame.fin, rsv, payload.length, maskKey);
+    payload.copy(bytes, size);
+    return [bytes];
   }
 }

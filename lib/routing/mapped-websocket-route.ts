@@ -16,7 +16,7 @@ export interface RouteCandidate extends UpgradeCandidate {
 /**
  * Takes an upgrade that passed the handshake checks: decides (guards,
  * pipes), accepts or answers an HTTP error, and runs the session.
- * Resolves when all of it is over; a rejection is a bug, which the router
+ * Resolves when all of it is over; a rejection (or a throw) is a bug, which the router
  * logs before dropping the connection.
  */
 export type RouteUpgradeHandler = (pending: PendingSession<RouteCandidate>) => Promise<void>;

@@ -103,12 +103,14 @@ export class WebSocketSessions {
     for (const [session] of closing) if (this.running.has(session)) session.terminate();
   }
 
-  /** @internal Registers an accepted session until `over` (its handler and connection are done). */
+  /** @internal Registers an accepted session; `over` settles once it was untracked (its handler and connection are done). */
   track(session: BaseWebSocketSession, over: Promise<void>): void {
-    this.running.set(
-      session,
-      over.finally(() => this.running.delete(session)),
-    );
+    this.running.set(session, over);
+  }
+
+  /** @internal */
+  untrack(session: BaseWebSocketSession): void {
+    this.running.delete(session);
   }
 
   private select<S extends WebSocketServerSession>(selector: WebSocketSessionsSelector<S> | Iterable<S>): S[] {

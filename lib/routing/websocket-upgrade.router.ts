@@ -9,6 +9,7 @@ import type { Duplex } from 'node:stream';
 import { Injectable, Logger } from '@nestjs/common';
 import type { HttpServer } from '@nestjs/common';
 import { CloseCode, CloseReason } from '../protocol/close-reason.js';
+import type { BaseWebSocketSession } from '../session/base-websocket-session.js';
 import type { WebSocketApplicationContext } from '../session/websocket-session.js';
 import { parseRequestTarget, prepareSession, refuseUpgrade } from '../upgrade/websocket-upgrade.js';
 import {
@@ -99,26 +100,26 @@ export class WebSocketUpgradeRouter {
         refuseUpgrade(request, socket, 503, `Too many connections (maxConnections ${this.maxConnections})`);
         return true;
       }
-      let settle!: () => void;
-      const over = new Promise<void>((resolve) => (settle = resolve));
       let deadline: NodeJS.Timeout | undefined;
+      let accepted: BaseWebSocketSession | undefined;
+      /** Settles once the route is done with the upgrade: refused, or the session over. */
+      let over: Promise<void> | undefined;
       const pending = prepareSession(request, socket, head, url, candidates, this.application, {
         // Shutdown may have begun while its guards were deciding.
         admit: () => this.acceptingSessions,
-        onAccept: (session) => {
+        onAccept: (opened) => {
           clearTimeout(deadline);
-          this.sessions.track(session, over);
+          deadline = undefined; // not kept for the session's life
+          accepted = opened;
+          // With nothing to decide, the 101 goes out inside handle() below, before `over` exists: tracked there.
+          if (over !== undefined) this.sessions.track(opened, over);
         },
       });
-      if (pending === undefined) {
-        settle();
-        return true;
-      }
+      if (pending === undefined) return true;
       const { definition } = pending.candidate;
       const onRoute = this.routeConnections.get(definition) ?? 0;
       if (definition.maxConnections !== undefined && onRoute >= definition.maxConnections) {
         refuseUpgrade(request, socket, 503, `Too many connections to ${definition.path} (maxConnections ${definition.maxConnections})`);
-        settle();
         return true;
       }
       this.connections++;
@@ -129,18 +130,31 @@ export class WebSocketUpgradeRouter {
         definition.handshakeTimeout,
       );
       deadline.unref();
-      definition
-        .handle(pending)
-        .catch((error: unknown) => {
-          this.logger.error(`Session on ${url.pathname} failed: ${String(error)}`, (error as Error)?.stack);
-          pending.session.terminate();
-        })
-        .finally(() => {
-          clearTimeout(deadline);
-          this.connections--;
-          this.routeConnections.set(definition, (this.routeConnections.get(definition) ?? 1) - 1);
-          settle();
-        });
+      // What the closures below need, not `pending`: it holds what the 101 needed, let go once it went out.
+      const { session } = pending;
+      const { path } = session.call;
+      const done = () => {
+        clearTimeout(deadline);
+        this.connections--;
+        this.routeConnections.set(definition, (this.routeConnections.get(definition) ?? 1) - 1);
+        if (accepted !== undefined) this.sessions.untrack(accepted);
+      };
+      const failed = (error: unknown) => {
+        try {
+          this.logger.error(`Session on ${path} failed: ${String(error)}`, (error as Error)?.stack);
+          session.terminate();
+        } finally {
+          done();
+        }
+      };
+      let handled: Promise<void>;
+      try {
+        handled = definition.handle(pending);
+      } catch (error) {
+        handled = Promise.reject(error); // counted as taken above: released the same way
+      }
+      over = handled.then(done, failed);
+      if (accepted !== undefined) this.sessions.track(accepted, over);
     } catch (error) {
       this.logger.error(`Upgrade of ${request.url ?? '?'} failed: ${String(error)}`, (error as Error)?.stack);
       refuseUpgrade(request, socket, 500, 'Internal server error');

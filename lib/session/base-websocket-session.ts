@@ -38,7 +38,7 @@ export abstract class BaseWebSocketSession implements WebSocketServerSession, Fr
   protected static readonly logger = new Logger('WebSocketSession');
 
   readonly incoming: BoundedReceiveChannel<Frame>;
-  readonly outgoing: OutgoingChannel = { send: (frame) => this.sendFrame(frame) };
+  readonly outgoing: OutgoingChannel = new SessionOutgoing(this);
   readonly masking = false;
   readonly maxFrameSize: number;
   readonly converter: WebSocketConverter;
@@ -142,7 +142,8 @@ export abstract class BaseWebSocketSession implements WebSocketServerSession, Fr
   /** A frame from the peer, through the extensions. */
   protected abstract handleFrame(frame: Frame): void;
   protected abstract onConnectionClosed(): void;
-  protected abstract sendFrame(frame: Frame): Promise<void>;
+  /** @internal What `outgoing.send` does. */
+  abstract sendFrame(frame: Frame): Promise<void>;
   /** What the session does with a connection still open when its handler returned (no failure) or failed. */
   protected abstract afterHandler(failure: CloseReason | undefined): Promise<void>;
 
@@ -311,5 +312,14 @@ export abstract class BaseWebSocketSession implements WebSocketServerSession, Fr
     if (level === 'error') BaseWebSocketSession.logger.error(message, (error as Error)?.stack);
     else BaseWebSocketSession.logger[level](message);
     if (reason !== undefined) this.closeConnection(reason);
+  }
+}
+
+/** `outgoing`: a class, so a session keeps no closure for it. */
+class SessionOutgoing implements OutgoingChannel {
+  constructor(private readonly session: BaseWebSocketSession) {}
+
+  send(frame: Frame): Promise<void> {
+    return this.session.sendFrame(frame);
   }
 }

@@ -39,14 +39,8 @@ export class DefaultWebSocketServerSessionImpl extends BaseWebSocketSession impl
 
   constructor(...args: ConstructorParameters<typeof BaseWebSocketSession>) {
     super(...args);
-    let settled = false;
-    this.closeReason = new Promise((resolve) => {
-      this.resolveCloseReason = (reason) => {
-        if (settled) return;
-        settled = true;
-        resolve(reason);
-      };
-    });
+    // The first reason wins: a promise's resolve ignores later calls.
+    this.closeReason = new Promise((resolve) => (this.resolveCloseReason = resolve));
   }
 
   /** The pinger starts with the session, not before: no Ping may precede the 101. */
@@ -126,7 +120,7 @@ export class DefaultWebSocketServerSessionImpl extends BaseWebSocketSession impl
     await this.write(frame).catch(ignore);
   }
 
-  protected sendFrame(frame: Frame): Promise<void> {
+  sendFrame(frame: Frame): Promise<void> {
     if (frame.frameType === FrameType.CLOSE) return this.close(frame.readReason() ?? undefined);
     return this.write(frame);
   }

@@ -24,7 +24,7 @@ export class RawWebSocketServerSession extends BaseWebSocketSession {
     await this.write(new Frame.Close(fitCloseReason(reason)));
   }
 
-  protected sendFrame(frame: Frame): Promise<void> {
+  sendFrame(frame: Frame): Promise<void> {
     return this.write(frame);
   }
 

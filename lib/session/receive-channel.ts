@@ -5,10 +5,14 @@
  */
 import { ClosedReceiveChannelError } from './channel-errors.js';
 
-interface Waiter<T> {
-  resolve(value: T): void;
+/** A pending `receive()` (settles with the item), or a pending iterator step (settles with an IteratorResult). */
+interface Waiter {
+  resolve(value: unknown): void;
   reject(error: Error): void;
+  iterating: boolean;
 }
+
+const DONE: IteratorReturnResult<undefined> = Object.freeze({ value: undefined, done: true });
 
 export interface ReceiveChannelLimits {
   /** Most items queued at once. */
@@ -31,7 +35,7 @@ export class BoundedReceiveChannel<T> implements ReceiveChannel<T> {
   private readonly items: T[] = [];
   private head = 0;
   private queuedBytes = 0;
-  private waiter: Waiter<T> | undefined;
+  private waiter: Waiter | undefined;
   private closed = false;
 
   constructor(
@@ -57,7 +61,7 @@ export class BoundedReceiveChannel<T> implements ReceiveChannel<T> {
     const waiter = this.waiter;
     if (waiter !== undefined) {
       this.waiter = undefined;
-      waiter.resolve(item);
+      waiter.resolve(waiter.iterating ? { value: item, done: false } : item);
       return;
     }
     this.items.push(item);
@@ -70,7 +74,9 @@ export class BoundedReceiveChannel<T> implements ReceiveChannel<T> {
     this.closed = true;
     const waiter = this.waiter;
     this.waiter = undefined;
-    waiter?.reject(new ClosedReceiveChannelError());
+    // A loop over `incoming` just ends: no error is built for it.
+    if (waiter?.iterating) waiter.resolve(DONE);
+    else waiter?.reject(new ClosedReceiveChannelError());
   }
 
   /** The next item, or undefined when none is queued. */
@@ -93,31 +99,51 @@ export class BoundedReceiveChannel<T> implements ReceiveChannel<T> {
     const item = this.tryReceive();
     if (item !== undefined) return Promise.resolve(item);
     if (this.closed) return Promise.reject(new ClosedReceiveChannelError());
+    return this.wait(false);
+  }
+
+  /**
+   * Iterates until the connection ends; ending is not an error. Written out
+   * rather than as an async generator: one promise per step, and no error built at the end.
+   */
+  [Symbol.asyncIterator](): AsyncIterator<T> {
+    return new ChannelIterator(this);
+  }
+
+  /** @internal The next step of a loop over the channel. */
+  nextStep(): Promise<IteratorResult<T>> {
+    const item = this.tryReceive();
+    if (item !== undefined) return Promise.resolve({ value: item, done: false });
+    if (this.closed) return Promise.resolve(DONE);
+    return this.wait(true);
+  }
+
+  private wait<R>(iterating: boolean): Promise<R> {
     if (this.waiter !== undefined) {
       return Promise.reject(new Error('incoming has one reader at a time: a receive() is already waiting'));
     }
-    return new Promise<T>((resolve, reject) => {
-      this.waiter = { resolve, reject };
+    return new Promise<R>((resolve, reject) => {
+      this.waiter = { resolve: resolve as (value: unknown) => void, reject, iterating };
       // The queue is empty, so a producer paused on a full queue can go on.
       this.onSpace();
     });
   }
+}
 
-  /** Iterates until the connection ends; ending is not an error. */
-  async *[Symbol.asyncIterator](): AsyncIterator<T> {
-    for (;;) {
-      const item = this.tryReceive();
-      if (item !== undefined) {
-        yield item;
-        continue;
-      }
-      if (this.closed) return;
-      try {
-        yield await this.receive();
-      } catch (error) {
-        if (error instanceof ClosedReceiveChannelError) return;
-        throw error;
-      }
-    }
+/** A class rather than an object of arrow functions: no closures kept per loop (each session runs one for its life). */
+class ChannelIterator<T> implements AsyncIterator<T> {
+  constructor(private readonly channel: BoundedReceiveChannel<T>) {}
+
+  next(): Promise<IteratorResult<T>> {
+    return this.channel.nextStep();
+  }
+
+  return(): Promise<IteratorResult<T>> {
+    return Promise.resolve(DONE);
+  }
+
+  /** Iterable itself, as an async generator is. */
+  [Symbol.asyncIterator](): AsyncIterator<T> {
+    return this;
   }
 }

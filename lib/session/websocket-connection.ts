@@ -40,6 +40,8 @@ const KEEP_ALIVE_DELAY = 30_000;
 const logger = new Logger('WebSocketConnection');
 const EMPTY = Buffer.alloc(0);
 
+const uncork = (connection: WebSocketConnection) => connection.releaseWrites();
+
 /** Sending before the 101 would put WebSocket frames where the client still reads an HTTP response. */
 export function notOpenError(): Error {
   return new Error('This WebSocket session is not open yet: nothing can be sent before the handshake completes');
@@ -61,6 +63,8 @@ export class WebSocketConnection {
   private maxBufferedBytes = Number.POSITIVE_INFINITY;
   /** Set once a write found too much queued: every write but the Close is refused from then on. */
   private sendBufferFull = false;
+  /** Writes are held until the end of this turn (see pump). */
+  private corked = false;
   private idleTimeout = 0;
   private idleTimer: NodeJS.Timeout | undefined;
   private lastActivity = 0;
@@ -69,7 +73,8 @@ export class WebSocketConnection {
 
   constructor(
     private readonly socket: Socket,
-    private readonly head: Buffer,
+    /** Bytes read past the upgrade request: the first frames. Not kept: Node's `head` is a view into its whole read buffer. */
+    head: Buffer,
     maxFrameSize: number,
     /** Milliseconds `end()` waits for written data to leave before dropping the socket. */
     private readonly endTimeout: number,
@@ -77,7 +82,9 @@ export class WebSocketConnection {
     allowedRsv = 0,
   ) {
     this.parser = new FrameParser({ maxFrameSize, requireMask: true, allowedRsv });
-    this.closed = new Promise((resolve) => socket.once('close', resolve));
+    this.parser.push(head);
+    // 'close', 'end' and 'finish' come once each: `on` spares a once-wrapper per listener for the session's life.
+    this.closed = new Promise((resolve) => socket.on('close', resolve));
   }
 
   get isClosed(): boolean {
@@ -122,7 +129,7 @@ export class WebSocketConnection {
     });
     // Errors (ECONNRESET and the like) are followed by 'close', where the session learns of them.
     socket.on('error', () => undefined);
-    socket.once('close', () => {
+    socket.on('close', () => {
       this.socketClosed = true;
       this.writable = false;
       this.reading = false;
@@ -131,9 +138,8 @@ export class WebSocketConnection {
       receiver.onClosed();
     });
     // The HTTP server keeps sockets half-open; a peer's FIN without a Close frame ends ours too.
-    socket.once('end', () => this.end());
-    socket.once('finish', () => socket.destroy());
-    if (this.head.length > 0) this.parser.push(this.head);
+    socket.on('end', () => this.end());
+    socket.on('finish', () => socket.destroy());
     this.startIdleTimer();
     this.pump();
     if (!this.paused) socket.resume();
@@ -144,9 +150,17 @@ export class WebSocketConnection {
     const receiver = this.receiver;
     if (receiver === undefined || !this.reading) return;
     try {
+      let frames = 0;
       while (receiver.canReceive) {
         const frame = this.parser.next();
         if (frame === undefined) break;
+        // Several frames in one read (a pipelining peer): the answers the handler writes in
+        // this turn leave together in one writev, after it, instead of one syscall each.
+        if (++frames === 2 && this.writable && !this.corked) {
+          this.corked = true;
+          this.socket.cork();
+          setImmediate(uncork, this);
+        }
         receiver.onFrame(frame);
         if (!this.reading) return;
       }
@@ -229,6 +243,12 @@ export class WebSocketConnection {
     this.socket.end();
     this.endTimer = setTimeout(() => this.socket.destroy(), this.endTimeout);
     this.endTimer.unref();
+  }
+
+  /** Lets the writes held since `pump` corked the socket go out. */
+  releaseWrites(): void {
+    this.corked = false;
+    this.socket.uncork();
   }
 
   /** Drops the connection now. */
