@@ -15,7 +15,10 @@ export interface UpgradeExchange {
   readonly request: IncomingMessage;
   /** The platform's response object (Express `res`, Fastify reply, or Node's response). */
   readonly response: unknown;
-  /** Detaches the response once the socket carries WebSocket frames: nothing HTTP may be written to it any more. */
+  /**
+   * Detaches the response once the socket carries WebSocket frames: nothing HTTP may be written to it any more.
+   * On Express, `request.res` becomes undefined: the request outlives the exchange as the session's `call.request`.
+   */
   release(): void;
   /** Answers 500 when nothing was answered yet (a filter failed), else drops the connection. */
   abort(): void;
@@ -42,6 +45,7 @@ export function createUpgradeExchange(httpAdapter: HttpServer, session: BaseWebS
   const { request } = session.call;
   const socket = request.socket;
   sessions.set(request, session);
+  const expressDressed = httpAdapter.getType() === 'express';
   const response = new ServerResponse(request);
   response.shouldKeepAlive = false;
   response.assignSocket(socket);
@@ -50,7 +54,11 @@ export function createUpgradeExchange(httpAdapter: HttpServer, session: BaseWebS
     socket.once('finish', () => socket.destroy());
     socket.end();
   });
-  const release = () => response.detachSocket(socket);
+  const release = () => {
+    response.detachSocket(socket);
+    // The HTTP exchange is over at the 101: Express's `req.res` would keep the response as long as the request (the session's `call.request`).
+    if (expressDressed) (request as IncomingMessage & { res?: unknown }).res = undefined;
+  };
   const abort = () => {
     if (response.headersSent) {
       socket.destroy();
@@ -61,7 +69,7 @@ export function createUpgradeExchange(httpAdapter: HttpServer, session: BaseWebS
     response.end(body);
   };
   const { params, query } = session.call;
-  if (httpAdapter.getType() === 'express') {
+  if (expressDressed) {
     dressForExpress(httpAdapter.getInstance() as ExpressApplication, request, response, params);
     return { request, response, release, abort };
   }

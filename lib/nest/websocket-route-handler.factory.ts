@@ -39,6 +39,8 @@ type RouteMethod = (...args: any[]) => any;
 type Pipeline = (pending: PendingSession<RouteCandidate>, exchange: UpgradeExchange) => Promise<void>;
 type Phase = 'deciding' | 'open' | 'gone';
 
+const DECIDED: Promise<void> = Promise.resolve();
+
 /** Nest's HTTP route machinery for one HTTP adapter: parameters, guards and pipes, and the HTTP exception filters. */
 interface HttpParts {
   adapter: HttpServer;
@@ -171,15 +173,45 @@ export class WebSocketRouteHandlerFactory {
           return undefined;
         }
       };
-      const run = async (session: BaseWebSocketSession, args: unknown[]) => {
+      const failed = async (session: BaseWebSocketSession, error: unknown) =>
+        session.finish(await closeReasonAfterFilters(error, webSocketFilters, session, this.logger));
+      const finish = async (session: BaseWebSocketSession, value: unknown) => {
         try {
-          const value: unknown = await (takesSession ? method.call(instance, session) : method.apply(instance, args));
           if (isObservable(value)) await lastValueFrom(value, { defaultValue: undefined });
           await session.finish();
         } catch (error) {
-          await session.finish(await closeReasonAfterFilters(error, webSocketFilters, session, this.logger));
+          await failed(session, error);
         }
       };
+      // While the method runs (the session's whole life), one reaction waits on its promise rather
+      // than a suspended async function (its frame, registers and promise); the same ticks either way.
+      const run = (session: BaseWebSocketSession, args: unknown[]): Promise<void> => {
+        let result: unknown;
+        try {
+          result = takesSession ? method.call(instance, session) : method.apply(instance, args);
+        } catch (error) {
+          return failed(session, error);
+        }
+        return Promise.resolve(result).then(
+          (value) => finish(session, value),
+          (error: unknown) => failed(session, error),
+        );
+      };
+      if (!canActivate && !applyPipes) {
+        // Nothing to await before the 101 (decide would accept within its first synchronous run as well):
+        // the session's promise is the route's, rather than one adopted by another for the session's life.
+        return (pending, exchange) => {
+          const args = this.contextUtils.createNullArray(argsLength);
+          try {
+            if (!pending.accept()) return DECIDED;
+            exchange.release();
+          } catch (error) {
+            answerRefusal(error, httpFilters, exchange, http.adapter, this.logger);
+            return DECIDED;
+          }
+          return run(pending.session, args);
+        };
+      }
       // Not an async function: its frame would hold the exchange while the session runs.
       return (pending, exchange) => decide(pending, exchange).then((args) => (args === undefined ? undefined : run(pending.session, args)));
     }

@@ -43,10 +43,13 @@ function writeFrameHeader(header: Buffer, opcode: number, fin: boolean, rsv: num
   if (maskKey) header.set(maskKey, 2 + lengthBytes);
 }
 
+/** The default options, shared: a serializer only reads them. */
+const NO_OPTIONS: FrameSerializerOptions = Object.freeze({});
+
 export class FrameSerializer {
   private fragmentOpen = false;
 
-  constructor(private readonly options: FrameSerializerOptions = {}) {}
+  constructor(private readonly options: FrameSerializerOptions = NO_OPTIONS) {}
 
   /**
    * The frame's bytes: one buffer, or a header and the untouched payload for

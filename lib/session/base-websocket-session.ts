@@ -11,7 +11,7 @@ import { FrameType } from '../protocol/frame-type.js';
 import { WebSocketProtocolError } from '../protocol/protocol-error.js';
 import type { WebSocketExtension } from '../protocol/websocket-extension.js';
 import { ClosedSendChannelError } from './channel-errors.js';
-import { BoundedReceiveChannel } from './receive-channel.js';
+import { BoundedReceiveChannel, type ReceiveChannelLimits } from './receive-channel.js';
 import { handlerFailure } from './handler-failure.js';
 import type { WebSocketConverter } from './websocket-converter.js';
 import type { FrameReceiver, WebSocketConnection } from './websocket-connection.js';
@@ -27,6 +27,17 @@ import type { SessionSettings } from './websocket-session-options.js';
 export type SessionHandler<S = never> = (session: S) => unknown;
 
 const frameSize = (frame: Frame): number => frame.data.length;
+
+/** `incoming`'s limits, one object per settings (a route's sessions share theirs): the channel only reads them. */
+const limitsBySettings = new WeakMap<SessionSettings, ReceiveChannelLimits>();
+function channelLimits(settings: SessionSettings): ReceiveChannelLimits {
+  let limits = limitsBySettings.get(settings);
+  if (limits === undefined) {
+    limits = Object.freeze({ capacity: settings.incomingCapacity, maxBytes: settings.incomingMaxBytes });
+    limitsBySettings.set(settings, limits);
+  }
+  return limits;
+}
 const ignore = () => undefined;
 
 /** A frame handed to the connection: `written` settles as `connection.write` does. */
@@ -60,9 +71,9 @@ export abstract class BaseWebSocketSession implements WebSocketServerSession, Fr
     this.converter = settings.converter;
     connection.setLimits({ maxBufferedBytes: settings.maxBufferedBytes, idleTimeout: settings.idleTimeout });
     this.incoming = new BoundedReceiveChannel<Frame>(
-      { capacity: settings.incomingCapacity, maxBytes: settings.incomingMaxBytes },
+      channelLimits(settings),
       frameSize,
-      () => connection.pump(),
+      connection,
     );
   }
 

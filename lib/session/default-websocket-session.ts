@@ -17,10 +17,14 @@ import { notOpenError } from './websocket-connection.js';
 import type { DefaultWebSocketServerSession } from './websocket-session.js';
 
 const ignore = () => undefined;
+/** The ping timer's callback: one function for all sessions, the session its argument (no closure per session). */
+const pingNow = (session: DefaultWebSocketServerSessionImpl) => session.ping();
 
 export class DefaultWebSocketServerSessionImpl extends BaseWebSocketSession implements DefaultWebSocketServerSession {
-  readonly closeReason: Promise<CloseReason | null>;
-  private resolveCloseReason!: (reason: CloseReason) => void;
+  /** The first close reason; `closeReason` is made from it when first asked for (most sessions never ask). */
+  private firstCloseReason: CloseReason | undefined;
+  private closeReasonPromise: Promise<CloseReason | null> | undefined;
+  private resolveCloseReasonPromise: ((reason: CloseReason) => void) | undefined;
   /** A Close frame went out (ours or our echo): only the peer's Close matters from now on. */
   private closing = false;
   private closeTimer: NodeJS.Timeout | undefined;
@@ -29,7 +33,8 @@ export class DefaultWebSocketServerSessionImpl extends BaseWebSocketSession impl
   private fragmentsType: FrameType = FrameType.TEXT;
   private fragmentsBytes = 0;
   private fragmentsCount = 0;
-  private readonly utf8 = new Utf8Validator();
+  /** Made with the first fragmented text message: most sessions never get one. */
+  private utf8: Utf8Validator | undefined;
 
   private pingInterval = this.settings.pingInterval;
   private pongTimeout = this.settings.timeout;
@@ -37,10 +42,21 @@ export class DefaultWebSocketServerSessionImpl extends BaseWebSocketSession impl
   private pongTimer: NodeJS.Timeout | undefined;
   private pingPayload: Buffer | undefined;
 
-  constructor(...args: ConstructorParameters<typeof BaseWebSocketSession>) {
-    super(...args);
-    // The first reason wins: a promise's resolve ignores later calls.
-    this.closeReason = new Promise((resolve) => (this.resolveCloseReason = resolve));
+  get closeReason(): Promise<CloseReason | null> {
+    if (this.closeReasonPromise === undefined) {
+      const known = this.firstCloseReason;
+      this.closeReasonPromise =
+        known !== undefined ? Promise.resolve(known) : new Promise((resolve) => (this.resolveCloseReasonPromise = resolve));
+    }
+    return this.closeReasonPromise;
+  }
+
+  /** The first reason wins. */
+  private resolveCloseReason(reason: CloseReason): void {
+    if (this.firstCloseReason !== undefined) return;
+    this.firstCloseReason = reason;
+    this.resolveCloseReasonPromise?.(reason);
+    this.resolveCloseReasonPromise = undefined;
   }
 
   /** The pinger starts with the session, not before: no Ping may precede the 101. */
@@ -165,8 +181,9 @@ export class DefaultWebSocketServerSessionImpl extends BaseWebSocketSession impl
       this.fail(CloseCode.VIOLATED_POLICY, `Message exceeds maxFragments ${this.settings.maxFragments}`);
       return;
     }
-    if (this.fragmentsType === FrameType.TEXT && !this.utf8.update(frame.data)) {
-      this.utf8.finish();
+    const utf8 = this.fragmentsType === FrameType.TEXT ? (this.utf8 ??= new Utf8Validator()) : undefined;
+    if (utf8 !== undefined && !utf8.update(frame.data)) {
+      utf8.finish();
       this.fail(CloseCode.NOT_CONSISTENT, 'Text message is not valid UTF-8');
       return;
     }
@@ -175,8 +192,8 @@ export class DefaultWebSocketServerSessionImpl extends BaseWebSocketSession impl
 
     const data = Buffer.concat(this.fragments, this.fragmentsBytes);
     this.fragments = undefined;
-    if (this.fragmentsType === FrameType.TEXT) {
-      if (!this.utf8.finish()) {
+    if (utf8 !== undefined) {
+      if (!utf8.finish()) {
         this.fail(CloseCode.NOT_CONSISTENT, 'Text message ends inside a UTF-8 sequence');
         return;
       }
@@ -217,11 +234,12 @@ export class DefaultWebSocketServerSessionImpl extends BaseWebSocketSession impl
   private schedulePing(): void {
     this.stopPinger();
     if (!this.connection.isStarted || this.pingInterval <= 0 || this.closing || this.connection.isClosed) return;
-    this.pingTimer = setTimeout(() => this.ping(), this.pingInterval);
+    this.pingTimer = setTimeout(pingNow, this.pingInterval, this);
     this.pingTimer.unref();
   }
 
-  private ping(): void {
+  /** @internal When the ping timer fires. */
+  ping(): void {
     this.pingTimer = undefined;
     const payload = randomBytes(8);
     this.pingPayload = payload;

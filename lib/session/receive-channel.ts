@@ -41,11 +41,11 @@ export class BoundedReceiveChannel<T> implements ReceiveChannel<T> {
   constructor(
     private readonly limits: ReceiveChannelLimits,
     private readonly sizeOf: (item: T) => number,
-    /** Called when the consumer took an item out of a full queue. */
-    private readonly onSpace: () => void,
+    /** Its `pump()` is called when the consumer took an item out of a full queue (an object, not a closure per channel). */
+    private readonly producer: { pump(): void },
   ) {}
 
-  /** True when the producer should stop until `onSpace`. */
+  /** True when the producer should stop until `producer.pump()`. */
   get full(): boolean {
     const count = this.items.length - this.head;
     return count >= this.limits.capacity || (count > 0 && this.queuedBytes >= this.limits.maxBytes);
@@ -90,7 +90,7 @@ export class BoundedReceiveChannel<T> implements ReceiveChannel<T> {
       this.items.length = 0;
       this.head = 0;
     }
-    if (wasFull) this.onSpace();
+    if (wasFull) this.producer.pump();
     return item;
   }
 
@@ -125,7 +125,7 @@ export class BoundedReceiveChannel<T> implements ReceiveChannel<T> {
     return new Promise<R>((resolve, reject) => {
       this.waiter = { resolve: resolve as (value: unknown) => void, reject, iterating };
       // The queue is empty, so a producer paused on a full queue can go on.
-      this.onSpace();
+      this.producer.pump();
     });
   }
 }

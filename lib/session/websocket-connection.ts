@@ -7,7 +7,7 @@ import type { Socket } from 'node:net';
 import { Logger } from '@nestjs/common';
 import type { Frame } from '../protocol/frame.js';
 import { FrameType } from '../protocol/frame-type.js';
-import { FrameParser } from '../protocol/frame-parser.js';
+import { FrameParser, type FrameParserOptions } from '../protocol/frame-parser.js';
 import { FrameSerializer } from '../protocol/frame-serializer.js';
 import { WebSocketProtocolError } from '../protocol/protocol-error.js';
 import { ClosedSendChannelError } from './channel-errors.js';
@@ -39,8 +39,42 @@ const RESOLVED = Promise.resolve();
 const KEEP_ALIVE_DELAY = 30_000;
 const logger = new Logger('WebSocketConnection');
 const EMPTY = Buffer.alloc(0);
+const ignore = () => undefined;
 
 const uncork = (connection: WebSocketConnection) => connection.releaseWrites();
+
+/**
+ * The socket's listeners are shared functions, called with the socket as `this`, which points to its
+ * connection: no closures (and no context holding them) per connection for its whole life.
+ */
+const CONNECTION = Symbol('WebSocketConnection');
+interface OwnedSocket extends Socket {
+  [CONNECTION]: WebSocketConnection;
+}
+function onSocketData(this: OwnedSocket, chunk: Buffer): void {
+  this[CONNECTION].onData(chunk);
+}
+function onSocketClose(this: OwnedSocket): void {
+  this[CONNECTION].onSocketClose();
+}
+function onSocketEnd(this: OwnedSocket): void {
+  this[CONNECTION].end();
+}
+function onSocketFinish(this: Socket): void {
+  this.destroy();
+}
+
+/** Options per (maxFrameSize, allowedRsv), shared by the connections of a route: a parser only reads them. */
+const parserOptionsCache = new Map<string, FrameParserOptions>();
+function parserOptions(maxFrameSize: number, allowedRsv: number): FrameParserOptions {
+  const key = `${maxFrameSize} ${allowedRsv}`;
+  let options = parserOptionsCache.get(key);
+  if (options === undefined) {
+    options = Object.freeze({ maxFrameSize, requireMask: true, allowedRsv });
+    parserOptionsCache.set(key, options);
+  }
+  return options;
+}
 
 /** Sending before the 101 would put WebSocket frames where the client still reads an HTTP response. */
 export function notOpenError(): Error {
@@ -68,8 +102,11 @@ export class WebSocketConnection {
   private idleTimeout = 0;
   private idleTimer: NodeJS.Timeout | undefined;
   private lastActivity = 0;
-  /** Resolves when the TCP connection is closed. */
-  readonly closed: Promise<void>;
+  /** Whether the socket emitted 'close' (`socketClosed` is only set once started). */
+  private closeEmitted = false;
+  /** `closed`, made when first asked for: most sessions only ask once their handler returned. */
+  private closedPromise: Promise<void> | undefined;
+  private resolveClosed: (() => void) | undefined;
 
   constructor(
     private readonly socket: Socket,
@@ -81,10 +118,19 @@ export class WebSocketConnection {
     /** RSV bits the negotiated extensions use; any other is a protocol error. */
     allowedRsv = 0,
   ) {
-    this.parser = new FrameParser({ maxFrameSize, requireMask: true, allowedRsv });
+    this.parser = new FrameParser(parserOptions(maxFrameSize, allowedRsv));
     this.parser.push(head);
+    (socket as OwnedSocket)[CONNECTION] = this;
     // 'close', 'end' and 'finish' come once each: `on` spares a once-wrapper per listener for the session's life.
-    this.closed = new Promise((resolve) => socket.on('close', resolve));
+    socket.on('close', onSocketClose);
+  }
+
+  /** Resolves when the TCP connection is closed. */
+  get closed(): Promise<void> {
+    if (this.closedPromise === undefined) {
+      this.closedPromise = this.closeEmitted ? RESOLVED : new Promise((resolve) => (this.resolveClosed = resolve));
+    }
+    return this.closedPromise;
   }
 
   get isClosed(): boolean {
@@ -121,28 +167,39 @@ export class WebSocketConnection {
     socket.setTimeout(0);
     socket.setNoDelay(true);
     socket.setKeepAlive(true, KEEP_ALIVE_DELAY);
-    socket.on('data', (chunk: Buffer) => {
-      if (!this.reading) return;
-      if (this.idleTimeout > 0) this.lastActivity = performance.now();
-      this.parser.push(chunk);
-      this.pump();
-    });
+    socket.on('data', onSocketData);
     // Errors (ECONNRESET and the like) are followed by 'close', where the session learns of them.
-    socket.on('error', () => undefined);
-    socket.on('close', () => {
-      this.socketClosed = true;
-      this.writable = false;
-      this.reading = false;
-      if (this.endTimer !== undefined) clearTimeout(this.endTimer);
-      this.stopIdleTimer();
-      receiver.onClosed();
-    });
+    socket.on('error', ignore);
+    // 'close' is heard since the constructor (see onSocketClose).
     // The HTTP server keeps sockets half-open; a peer's FIN without a Close frame ends ours too.
-    socket.on('end', () => this.end());
-    socket.on('finish', () => socket.destroy());
+    socket.on('end', onSocketEnd);
+    socket.on('finish', onSocketFinish);
     this.startIdleTimer();
     this.pump();
     if (!this.paused) socket.resume();
+  }
+
+  /** @internal The socket's 'data'. */
+  onData(chunk: Buffer): void {
+    if (!this.reading) return;
+    if (this.idleTimeout > 0) this.lastActivity = performance.now();
+    this.parser.push(chunk);
+    this.pump();
+  }
+
+  /** @internal The socket's 'close': `closed` resolves; once started, the receiver learns of it. */
+  onSocketClose(): void {
+    this.closeEmitted = true;
+    this.resolveClosed?.();
+    this.resolveClosed = undefined;
+    const receiver = this.receiver;
+    if (receiver === undefined) return;
+    this.socketClosed = true;
+    this.writable = false;
+    this.reading = false;
+    if (this.endTimer !== undefined) clearTimeout(this.endTimer);
+    this.stopIdleTimer();
+    receiver.onClosed();
   }
 
   /** Hands parsed frames to the receiver while it takes them; pauses the socket when it does not. */
