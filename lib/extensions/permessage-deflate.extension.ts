@@ -32,41 +32,67 @@ export interface DeflateParameters {
 
 /** What a sync flush ends with; the sender drops it and the receiver puts it back (§7.2.1, §7.2.2). */
 const TAIL = Buffer.from([0x00, 0x00, 0xff, 0xff]);
-const ignore = () => undefined;
 
 class OutputLimitError extends Error {}
 
 /** What zlib work finds once the connection ended (and dispose() closed the streams under it). */
 const closedError = () => new WebSocketProtocolError(CloseCode.GOING_AWAY, 'Connection closed');
 
+/** The job a zlib stream is running, kept on the stream: its listeners are added once, not per message. */
+interface ZlibJob {
+  readonly chunks: Buffer[];
+  size: number;
+  readonly maxOutput: number;
+  /** Whether the output may be a view of zlib's output buffer when it came in one chunk (see runZlib). */
+  readonly mayView: boolean;
+  readonly resolve: (output: Buffer) => void;
+  readonly reject: (error: Error) => void;
+}
+const JOB = Symbol('zlibJob');
+type ZlibStream = (InflateRaw | DeflateRaw) & { [JOB]?: ZlibJob };
+
+function settleJob(stream: ZlibStream, job: ZlibJob, error?: Error): void {
+  if (stream[JOB] !== job) return;
+  stream[JOB] = undefined;
+  if (error !== undefined) job.reject(error);
+  else if (job.mayView && job.chunks.length === 1) job.resolve(job.chunks[0]);
+  else job.resolve(Buffer.concat(job.chunks, job.size));
+}
+
+function onZlibData(this: ZlibStream, chunk: Buffer): void {
+  const job = this[JOB];
+  if (job === undefined) return;
+  job.size += chunk.length;
+  if (job.size > job.maxOutput) settleJob(this, job, new OutputLimitError());
+  else job.chunks.push(chunk);
+}
+
+function onZlibError(this: ZlibStream, error: Error): void {
+  const job = this[JOB];
+  if (job !== undefined) settleJob(this, job, error);
+}
+
+/** Listeners for runZlib, added once per stream; errors reach the job that caused them, a late one (after close) is ignored. */
+function listen<S extends InflateRaw | DeflateRaw>(stream: S): S {
+  stream.on('data', onZlibData);
+  stream.on('error', onZlibError);
+  return stream;
+}
+
 /**
- * Writes `input` to a zlib stream, sync-flushes it, and resolves with what
- * came out. Rejects with OutputLimitError as soon as the output passes
- * `maxOutput` bytes, or with zlib's error; either way the stream is unusable.
+ * Writes `input` to a zlib stream (set up with `listen`), sync-flushes it, and resolves with what
+ * came out. Rejects with OutputLimitError as soon as the output passes `maxOutput` bytes, or with
+ * zlib's error; either way the stream is unusable. `mayView`: output that came in one chunk is
+ * returned as it is, a view of zlib's output buffer, instead of copied (only for output that is
+ * written out and dropped: a view kept for long would hold that whole buffer).
  */
-function runZlib(stream: InflateRaw | DeflateRaw, input: readonly Buffer[], maxOutput: number): Promise<Buffer> {
+function runZlib(stream: ZlibStream, input: readonly Buffer[], maxOutput: number, mayView: boolean): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let settled = false;
-    const settle = (error?: Error) => {
-      if (settled) return;
-      settled = true;
-      stream.off('data', onData);
-      stream.off('error', settle);
-      if (error === undefined) resolve(Buffer.concat(chunks, size));
-      else reject(error);
-    };
-    const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > maxOutput) settle(new OutputLimitError());
-      else chunks.push(chunk);
-    };
-    stream.on('data', onData);
-    stream.on('error', settle);
+    const job: ZlibJob = { chunks: [], size: 0, maxOutput, mayView, resolve, reject };
+    stream[JOB] = job;
     for (const part of input) stream.write(part);
     // A stream destroyed meanwhile (the connection ended) reports it here.
-    stream.flush(constants.Z_SYNC_FLUSH, (error?: Error | null) => settle(error ?? undefined));
+    stream.flush(constants.Z_SYNC_FLUSH, (error?: Error | null) => settleJob(stream, job, error ?? undefined));
   });
 }
 
@@ -130,7 +156,7 @@ export class PerMessageDeflateExtension implements WebSocketExtension {
       const inflater = (this.inflater ??= this.newInflater());
       try {
         const room = this.limits.maxIncomingSize - this.incomingSize;
-        const out = await runZlib(inflater, fin ? [data, TAIL] : [data], room);
+        const out = await runZlib(inflater, fin ? [data, TAIL] : [data], room, false);
         if (this.disposed) throw closedError();
         this.incomingSize += out.length;
         if (inflater.readableEnded) this.replaceEndedInflater(out);
@@ -154,7 +180,7 @@ export class PerMessageDeflateExtension implements WebSocketExtension {
       if (this.disposed) throw closedError();
       const deflater = (this.deflater ??= this.newDeflater());
       try {
-        const out = await runZlib(deflater, [data], Number.POSITIVE_INFINITY);
+        const out = await runZlib(deflater, [data], Number.POSITIVE_INFINITY, true);
         if (this.disposed) throw closedError();
         if (fin && this.parameters.serverNoContextTakeover) deflater.reset();
         return fin ? out.subarray(0, out.length - TAIL.length) : out;
@@ -181,15 +207,10 @@ export class PerMessageDeflateExtension implements WebSocketExtension {
   }
 
   private newInflater(dictionary?: Buffer): InflateRaw {
-    const inflater = createInflateRaw({ windowBits: this.parameters.clientWindowBits, dictionary });
-    // Errors reach the job that caused them; this keeps a late one (after close) from being unhandled.
-    inflater.on('error', ignore);
-    return inflater;
+    return listen(createInflateRaw({ windowBits: this.parameters.clientWindowBits, dictionary }));
   }
 
   private newDeflater(): DeflateRaw {
-    const deflater = createDeflateRaw({ level: this.factory.config.compressionLevel, windowBits: this.parameters.serverWindowBits });
-    deflater.on('error', ignore);
-    return deflater;
+    return listen(createDeflateRaw({ level: this.factory.config.compressionLevel, windowBits: this.parameters.serverWindowBits }));
   }
 }
