@@ -15,6 +15,18 @@ export interface WebSocketExtensionOptions {
   extensions?: WebSocketExtensionFactory[];
 }
 
+/**
+ * What a session offers: a raw one nothing unless it asks to negotiate (Ktor's
+ * `webSocketRaw(negotiateExtensions = false)`). The options are checked either way.
+ */
+export function offeredExtensionFactories(
+  session: { raw: boolean; negotiateExtensions?: boolean },
+  ...layers: Array<WebSocketExtensionOptions | undefined>
+): WebSocketExtensionFactory[] {
+  const factories = resolveExtensionFactories(...layers);
+  return session.raw && session.negotiateExtensions !== true ? [] : factories;
+}
+
 /** Later layers override earlier ones; throws at startup on an invalid option or an RSV bit claimed twice. */
 export function resolveExtensionFactories(...layers: Array<WebSocketExtensionOptions | undefined>): WebSocketExtensionFactory[] {
   let deflate: boolean | PerMessageDeflateOptions = false;

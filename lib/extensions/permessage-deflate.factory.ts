@@ -12,6 +12,7 @@ import {
   type WebSocketExtensionFactory,
   type WebSocketExtensionLimits,
 } from '../protocol/websocket-extension.js';
+import { checkIntegerOption } from '../session/websocket-session-options.js';
 import { PerMessageDeflateExtension, type DeflateParameters } from './permessage-deflate.extension.js';
 
 export interface PerMessageDeflateOptions {
@@ -45,13 +46,9 @@ export const PERMESSAGE_DEFLATE = 'permessage-deflate';
 /** As `ws`: below about 1 KiB, deflate saves little and costs a zlib round trip. */
 const DEFAULT_THRESHOLD = 1024;
 
-/** Throws naming the option unless the value is an integer in range. */
-function checkInteger(name: string, value: unknown, minimum: number, maximum: number): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < minimum || value > maximum) {
-    throw new TypeError(`WebSockets option "deflate.${name}" must be an integer from ${minimum} to ${maximum}, got ${String(value)}`);
-  }
-  return value;
-}
+/** A deflate option named as users write it in the module or route options. */
+const checkInteger = (name: string, value: unknown, minimum: number, maximum?: number) =>
+  checkIntegerOption(`deflate.${name}`, value, minimum, maximum);
 
 function checkBoolean(name: string, value: unknown): boolean {
   if (typeof value !== 'boolean') throw new TypeError(`WebSockets option "deflate.${name}" must be a boolean, got ${String(value)}`);
@@ -69,7 +66,7 @@ export function resolveDeflateConfig(options: PerMessageDeflateOptions): PerMess
     // zlib turns a raw deflate window of 8 bits into 9, so the server cannot promise 8.
     serverMaxWindowBits: checkInteger('serverMaxWindowBits', options.serverMaxWindowBits ?? 15, 9, 15),
     clientMaxWindowBits: checkInteger('clientMaxWindowBits', options.clientMaxWindowBits ?? 15, 8, 15),
-    threshold: checkInteger('threshold', options.threshold ?? DEFAULT_THRESHOLD, 0, 2 ** 31 - 1),
+    threshold: checkInteger('threshold', options.threshold ?? DEFAULT_THRESHOLD, 0),
     compressIf: options.compressIf,
   };
 }

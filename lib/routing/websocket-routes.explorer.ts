@@ -10,7 +10,7 @@ import { ApplicationConfig, DiscoveryService, MetadataScanner, ModulesContainer 
 import type { InstanceWrapper } from '@nestjs/core/injector/instance-wrapper.js';
 import type { RoutePathMetadata } from '@nestjs/core/router/interfaces/route-path-metadata.interface.js';
 import { RoutePathFactory } from '@nestjs/core/router/route-path-factory.js';
-import { resolveExtensionFactories, type WebSocketExtensionOptions } from '../extensions/extension-options.js';
+import { offeredExtensionFactories, type WebSocketExtensionOptions } from '../extensions/extension-options.js';
 import { checkProtocolOption } from '../protocol/handshake.js';
 import { originPolicy, type AllowedOrigin, type OriginPolicy } from '../protocol/origin-policy.js';
 import type { WebSocketExtensionFactory } from '../protocol/websocket-extension.js';
@@ -79,7 +79,7 @@ export class WebSocketRoutesExplorer {
           protocol: named(name, () => checkProtocolOption(route.protocol)),
           raw: route.raw === true,
           settings: named(name, () => resolveSessionSettings(defaults, route)),
-          extensions: named(name, () => offeredExtensions(route, resolveExtensionFactories(defaults, route))),
+          extensions: named(name, () => offeredExtensionFactories({ raw: route.raw === true, negotiateExtensions: route.negotiateExtensions }, defaults, route)),
           originAllowed: named(name, () => originPolicy(route.allowedOrigins ?? defaults.allowedOrigins)),
           maxConnections: named(name, () =>
             route.maxConnections === undefined ? undefined : checkIntegerOption('maxConnections', route.maxConnections, 1),
@@ -131,11 +131,6 @@ function controllerPaths(controller: Function): string[] {
   const prefix = Reflect.getMetadata(PATH_METADATA, controller) as string | string[] | undefined;
   if (prefix === undefined) return ['/'];
   return Array.isArray(prefix) ? prefix : [prefix];
-}
-
-/** A raw route offers extensions only when it asks to, as Ktor's `webSocketRaw(negotiateExtensions = false)`; checked either way. */
-function offeredExtensions(route: WebSocketRouteMetadata, factories: WebSocketExtensionFactory[]): WebSocketExtensionFactory[] {
-  return route.raw === true && route.negotiateExtensions !== true ? [] : factories;
 }
 
 /** A route's option, checked: an invalid one fails startup naming the route. */

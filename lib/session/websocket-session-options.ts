@@ -77,10 +77,10 @@ const MINIMUM = {
 /** Node's timers clamp longer delays to 1 ms; it is also far above any sane frame size. */
 const MAXIMUM = 2 ** 31 - 1;
 
-/** Throws naming the option unless the value is an integer from `minimum` to 2^31 - 1. */
-export function checkIntegerOption(name: string, value: unknown, minimum: number): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < minimum || value > MAXIMUM) {
-    throw new TypeError(`WebSockets option "${name}" must be an integer from ${minimum} to ${MAXIMUM}, got ${String(value)}`);
+/** Throws naming the option unless the value is an integer from `minimum` to `maximum` (2^31 - 1 unless given). */
+export function checkIntegerOption(name: string, value: unknown, minimum: number, maximum = MAXIMUM): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < minimum || value > maximum) {
+    throw new TypeError(`WebSockets option "${name}" must be an integer from ${minimum} to ${maximum}, got ${String(value)}`);
   }
   return value;
 }

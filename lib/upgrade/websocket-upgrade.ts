@@ -23,7 +23,7 @@ import {
   rsvBits,
   type WebSocketExtensionFactory,
 } from '../protocol/websocket-extension.js';
-import { resolveExtensionFactories, type WebSocketExtensionOptions } from '../extensions/extension-options.js';
+import { offeredExtensionFactories, type WebSocketExtensionOptions } from '../extensions/extension-options.js';
 import type { BaseWebSocketSession, SessionHandler } from '../session/base-websocket-session.js';
 import { DefaultWebSocketServerSessionImpl } from '../session/default-websocket-session.js';
 import { RawWebSocketServerSession } from '../session/raw-websocket-session.js';
@@ -224,8 +224,7 @@ export class WebSocketUpgrade<Raw extends boolean = true> {
     private readonly handler: UpgradeHandler<Raw>,
   ) {
     this.settings = resolveSessionSettings(options);
-    const extensions = resolveExtensionFactories(options);
-    this.extensions = (options.raw ?? true) && options.negotiateExtensions !== true ? [] : extensions;
+    this.extensions = offeredExtensionFactories({ raw: options.raw ?? true, negotiateExtensions: options.negotiateExtensions }, options);
     this.originAllowed = originPolicy(options.allowedOrigins);
     checkProtocolOption(options.protocol);
   }

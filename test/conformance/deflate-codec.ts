@@ -7,10 +7,9 @@
  * documented options add to them.
  */
 import { constants, deflateRawSync, inflateRawSync } from 'node:zlib';
+import { TAIL } from '../support/deflate.js';
 import type { MessageInflater } from './player.js';
 
-/** What a sync flush ends with: the sender drops it, the receiver puts it back (§7.2.1, §7.2.2). */
-export const TAIL = Buffer.from([0x00, 0x00, 0xff, 0xff]);
 /** An empty final stored block. After TAIL it ends the stream cleanly only if the message's data ended on a block boundary. */
 const FINAL_EMPTY_BLOCK = Buffer.from([0x01, 0x00, 0x00, 0xff, 0xff]);
 const MAX_WINDOW = 32768;
