@@ -1,8 +1,8 @@
 /**
  * Speed benchmark: three echo servers on the same scenarios, side by side.
  *
- *   ours     this library through the full Nest stack: the sample AppModule's `/echo` route, a decorated
- *            controller method with a default session (for await (frame of incoming) send(frame))
+ *   ours     this library through the full Nest stack: `WebSocketsModule.forRoot()` with its defaults and a
+ *            decorated controller method with a default session (for await (frame of incoming) send(frame))
  *   ws       a plain `ws` WebSocketServer echo
  *   gateway  a `@nestjs/websockets` gateway on `@nestjs/platform-ws` (WsAdapter). It echoes the same bytes
  *            and frame types as the others, with two differences from a gateway's usual JSON protocol: a

@@ -1,23 +1,32 @@
 /**
- * The `ours` echo server: this library through the full Nest stack, the sample AppModule's `/echo`
- * default-session route, and the same loop on `/echo-deflate` with `deflate: true`.
+ * The `ours` echo server: this library through the full Nest stack, a decorated controller method on
+ * `/echo`, and the same loop on `/echo-deflate` with `deflate: true`. The module runs with its defaults,
+ * as `ws` and the gateway run with theirs (no pings, no timeouts).
  */
 import 'reflect-metadata';
 import { Controller, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { WebSocketRoute, type DefaultWebSocketServerSession } from 'nest-websocket-routes';
-import { AppModule } from '../../sample/app.module.js';
+import { WebSocketRoute, WebSocketsModule, type DefaultWebSocketServerSession } from 'nest-websocket-routes';
 import { listenOnLoopback, type RunningServer } from './listen.js';
 
+async function echo(session: DefaultWebSocketServerSession): Promise<void> {
+  for await (const frame of session.incoming) await session.send(frame);
+}
+
 @Controller()
-class DeflateEchoController {
+class EchoController {
+  @WebSocketRoute('echo')
+  echo(session: DefaultWebSocketServerSession): Promise<void> {
+    return echo(session);
+  }
+
   @WebSocketRoute('echo-deflate', { deflate: true })
-  async echo(session: DefaultWebSocketServerSession): Promise<void> {
-    for await (const frame of session.incoming) await session.send(frame);
+  echoDeflate(session: DefaultWebSocketServerSession): Promise<void> {
+    return echo(session);
   }
 }
 
-@Module({ imports: [AppModule], controllers: [DeflateEchoController] })
+@Module({ imports: [WebSocketsModule.forRoot()], controllers: [EchoController] })
 class BenchModule {}
 
 export async function start(): Promise<RunningServer> {

@@ -30,16 +30,19 @@ import type { RouteCandidate, RouteUpgradeHandler } from '../routing/mapped-webs
 import type { DiscoveredWebSocketRoute } from '../routing/websocket-routes.explorer.js';
 import type { BaseWebSocketSession } from '../session/base-websocket-session.js';
 import type { PendingSession } from '../upgrade/websocket-upgrade.js';
-import { createUpgradeExchange, type UpgradeExchange } from './upgrade-exchange.js';
+import { createUpgradeExchange, dressUpgradeRequest, type UpgradeExchange } from './upgrade-exchange.js';
 import { answerRefusal, closeReasonAfterFilters, noNext } from './websocket-route-errors.js';
 
 // Nest's context creators take any function; the method's own signature is the user's business.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type RouteMethod = (...args: any[]) => any;
-type Pipeline = (pending: PendingSession<RouteCandidate>, exchange: UpgradeExchange) => Promise<void>;
+/** Runs one upgrade; `exchange` when the caller needed one already, else the pipeline makes it if it needs one. */
+type Pipeline = (pending: PendingSession<RouteCandidate>, exchange: UpgradeExchange | undefined) => Promise<void>;
 type Phase = 'deciding' | 'open' | 'gone';
 
 const DECIDED: Promise<void> = Promise.resolve();
+/** A method that takes the session has no other arguments. */
+const NO_ARGS: unknown[] = [];
 
 /** Nest's HTTP route machinery for one HTTP adapter: parameters, guards and pipes, and the HTTP exception filters. */
 interface HttpParts {
@@ -78,16 +81,20 @@ export class WebSocketRouteHandlerFactory {
   create(route: DiscoveredWebSocketRoute, httpAdapter: HttpServer): RouteUpgradeHandler {
     const http = this.httpParts(httpAdapter);
     const { controller, moduleKey, methodName } = route;
-    const open = (pending: PendingSession<RouteCandidate>) => createUpgradeExchange(httpAdapter, pending.session);
     if (controller.isDependencyTreeStatic()) {
       const pipeline = this.pipeline(http, route, controller.instance, STATIC_CONTEXT);
-      return (pending) => pipeline(pending, open(pending));
+      return (pending) => {
+        dressUpgradeRequest(httpAdapter, pending.session);
+        return pipeline(pending, undefined);
+      };
     }
     const module = this.container.getModuleByKey(moduleKey);
     if (module === undefined) throw new Error(`${route.name}: module ${moduleKey} not found`);
     const isDurable = controller.isDependencyTreeDurable();
     return async (pending) => {
-      const exchange = open(pending);
+      dressUpgradeRequest(httpAdapter, pending.session);
+      // Made first: REQUEST-scoped providers (WEBSOCKET_SESSION) find the session through it while loading.
+      const exchange = createUpgradeExchange(httpAdapter, pending.session);
       let pipeline: Pipeline;
       try {
         const contextId = this.contextIdOf(exchange.request, isDurable);
@@ -95,10 +102,11 @@ export class WebSocketRouteHandlerFactory {
         pipeline = this.pipeline(http, route, instance, contextId);
       } catch (error) {
         const method = (controller.instance as Record<string, RouteMethod>)[methodName];
-        answerRefusal(error, http.filters.create(controller.instance, method, moduleKey), exchange, httpAdapter, this.logger);
+        const filters = http.filters.create(controller.instance, method, moduleKey);
+        answerRefusal(error, filters, exchange, httpAdapter, this.logger);
         return;
       }
-      await pipeline(pending, exchange);
+      return pipeline(pending, exchange);
     };
   }
 
@@ -156,93 +164,103 @@ export class WebSocketRouteHandlerFactory {
     const webSocketFilters = this.webSocketFilters.create(...enhancerArgs);
     // A method with no decorated parameter takes the session, as a plain `(session) => ...` handler.
     const takesSession = paramsOptions.length === 0;
+    const exchangeOf = (pending: PendingSession<RouteCandidate>) => createUpgradeExchange(http.adapter, pending.session);
+    const refuse = (error: unknown, exchange: UpgradeExchange) => answerRefusal(error, httpFilters, exchange, http.adapter, this.logger);
+    /** The method's arguments, through the pipes as for an HTTP route. */
+    const argsFor = async ({ request, response }: UpgradeExchange): Promise<unknown[]> => {
+      const args = this.contextUtils.createNullArray(argsLength);
+      if (applyPipes) await applyPipes(args, request, response, noNext);
+      return args;
+    };
+    /** The 101; false when the client left or shutdown began. Nothing HTTP may go out after it. */
+    const admit = (pending: PendingSession<RouteCandidate>, exchange: UpgradeExchange | undefined): boolean => {
+      if (!pending.accept()) return false;
+      exchange?.release();
+      return true;
+    };
+    const call = (session: BaseWebSocketSession, args: unknown[]): unknown =>
+      takesSession ? method.call(instance, session) : method.apply(instance, args);
+    const failed = async (session: BaseWebSocketSession, error: unknown) =>
+      session.finish(await closeReasonAfterFilters(error, webSocketFilters, session, this.logger));
 
-    if (interceptors.length === 0) {
-      // Nothing wraps the method: the exchange is let go at the 101 instead of living as long as the session.
-      const decide = async (pending: PendingSession<RouteCandidate>, exchange: UpgradeExchange): Promise<unknown[] | undefined> => {
-        try {
-          const { request, response } = exchange;
-          if (canActivate) await canActivate([request, response, noNext]);
-          const args = this.contextUtils.createNullArray(argsLength);
-          if (applyPipes) await applyPipes(args, request, response, noNext);
-          if (!pending.accept()) return undefined;
-          exchange.release();
-          return args;
-        } catch (error) {
-          answerRefusal(error, httpFilters, exchange, http.adapter, this.logger);
-          return undefined;
-        }
-      };
-      const failed = async (session: BaseWebSocketSession, error: unknown) =>
-        session.finish(await closeReasonAfterFilters(error, webSocketFilters, session, this.logger));
-      const finish = async (session: BaseWebSocketSession, value: unknown) => {
-        try {
-          if (isObservable(value)) await lastValueFrom(value, { defaultValue: undefined });
-          await session.finish();
-        } catch (error) {
-          await failed(session, error);
-        }
-      };
-      // While the method runs (the session's whole life), one reaction waits on its promise rather
-      // than a suspended async function (its frame, registers and promise); the same ticks either way.
-      const run = (session: BaseWebSocketSession, args: unknown[]): Promise<void> => {
-        let result: unknown;
-        try {
-          result = takesSession ? method.call(instance, session) : method.apply(instance, args);
-        } catch (error) {
-          return failed(session, error);
-        }
-        return Promise.resolve(result).then(
-          (value) => finish(session, value),
-          (error: unknown) => failed(session, error),
-        );
-      };
-      if (!canActivate && !applyPipes) {
-        // Nothing to await before the 101 (decide would accept within its first synchronous run as well):
-        // the session's promise is the route's, rather than one adopted by another for the session's life.
-        return (pending, exchange) => {
-          const args = this.contextUtils.createNullArray(argsLength);
-          try {
-            if (!pending.accept()) return DECIDED;
-            exchange.release();
-          } catch (error) {
-            answerRefusal(error, httpFilters, exchange, http.adapter, this.logger);
-            return DECIDED;
+    if (interceptors.length > 0) {
+      return async (pending, given) => {
+        const { session } = pending;
+        const exchange = given ?? exchangeOf(pending);
+        const httpArgs = [exchange.request, exchange.response, noNext];
+        let phase: Phase = 'deciding';
+        const invoke = async () => {
+          const args = await argsFor(exchange);
+          if (!admit(pending, exchange)) {
+            phase = 'gone';
+            return undefined;
           }
-          return run(pending.session, args);
+          phase = 'open';
+          return call(session, args);
         };
-      }
-      // Not an async function: its frame would hold the exchange while the session runs.
-      return (pending, exchange) => decide(pending, exchange).then((args) => (args === undefined ? undefined : run(pending.session, args)));
+        try {
+          if (canActivate) await canActivate(httpArgs);
+          const result: unknown = await this.interceptorsConsumer.intercept(interceptors, httpArgs, instance, method, invoke, 'http');
+          // The handler runs when an interceptor's observable is subscribed to: the phase is known after this.
+          const value = isObservable(result) ? await lastValueFrom(result, { defaultValue: undefined }) : result;
+          // An interceptor that answers without calling the handler answers the upgrade request, as it would a GET.
+          if (phase === 'deciding') http.adapter.reply(exchange.response, value, HttpStatus.OK);
+          else if (phase === 'open') await session.finish();
+        } catch (error) {
+          if (phase === 'deciding') refuse(error, exchange);
+          else if (phase === 'open') await failed(session, error);
+        }
+      };
     }
 
-    return async (pending, exchange) => {
-      const { session } = pending;
-      const { request, response } = exchange;
-      const httpArgs = [request, response, noNext];
-      const upgrade: { phase: Phase } = { phase: 'deciding' };
-      const invoke = async () => {
-        const args = this.contextUtils.createNullArray(argsLength);
-        if (applyPipes) await applyPipes(args, request, response, noNext);
-        if (!pending.accept()) {
-          upgrade.phase = 'gone';
-          return undefined;
-        }
-        exchange.release();
-        upgrade.phase = 'open';
-        return takesSession ? method.call(instance, session) : method.apply(instance, args);
-      };
+    // Nothing wraps the method: the exchange is let go at the 101 instead of living as long as the session.
+    const finish = async (session: BaseWebSocketSession, value: unknown) => {
       try {
-        if (canActivate) await canActivate(httpArgs);
-        const result: unknown = await this.interceptorsConsumer.intercept(interceptors, httpArgs, instance, method, invoke, 'http');
-        const value = isObservable(result) ? await lastValueFrom(result, { defaultValue: undefined }) : result;
-        // An interceptor that answers without calling the handler answers the upgrade request, as it would a GET.
-        if (upgrade.phase === 'deciding') http.adapter.reply(response, value, HttpStatus.OK);
-        else if (upgrade.phase === 'open') await session.finish();
+        if (isObservable(value)) await lastValueFrom(value, { defaultValue: undefined });
+        await session.finish();
       } catch (error) {
-        if (upgrade.phase === 'deciding') answerRefusal(error, httpFilters, exchange, http.adapter, this.logger);
-        else if (upgrade.phase === 'open') await session.finish(await closeReasonAfterFilters(error, webSocketFilters, session, this.logger));
+        await failed(session, error);
       }
     };
+    // While the method runs (the session's whole life), one reaction waits on its promise rather
+    // than a suspended async function (its frame, registers and promise); the same ticks either way.
+    const run = (session: BaseWebSocketSession, args: unknown[]): Promise<void> => {
+      let result: unknown;
+      try {
+        result = call(session, args);
+      } catch (error) {
+        return failed(session, error);
+      }
+      return Promise.resolve(result).then(
+        (value) => finish(session, value),
+        (error: unknown) => failed(session, error),
+      );
+    };
+    if (!canActivate && !applyPipes) {
+      // Nothing to decide before the 101, so no HTTP response to hand anyone: one is made only to answer an error.
+      // The session's promise is the route's, rather than one adopted by another for the session's life.
+      return (pending, exchange) => {
+        try {
+          if (!admit(pending, exchange)) return DECIDED;
+        } catch (error) {
+          refuse(error, exchange ?? exchangeOf(pending));
+          return DECIDED;
+        }
+        return run(pending.session, NO_ARGS);
+      };
+    }
+    const decide = async (pending: PendingSession<RouteCandidate>, exchange: UpgradeExchange): Promise<unknown[] | undefined> => {
+      try {
+        if (canActivate) await canActivate([exchange.request, exchange.response, noNext]);
+        const args = await argsFor(exchange);
+        return admit(pending, exchange) ? args : undefined;
+      } catch (error) {
+        refuse(error, exchange);
+        return undefined;
+      }
+    };
+    // Not an async function: its frame would hold the exchange while the session runs.
+    return (pending, exchange) =>
+      decide(pending, exchange ?? exchangeOf(pending)).then((args) => (args === undefined ? undefined : run(pending.session, args)));
   }
 }

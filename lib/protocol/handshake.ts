@@ -37,7 +37,9 @@ export function headerTokens(value: string | string[] | undefined): string[] {
     .filter((token) => token.length > 0);
 }
 
+/** `token` is lower case. The usual header is that one token alone, checked without splitting. */
 function hasToken(value: string | string[] | undefined, token: string): boolean {
+  if (typeof value === 'string' && value.length === token.length && value.toLowerCase() === token) return true;
   return headerTokens(value).some((candidate) => candidate.toLowerCase() === token);
 }
 
@@ -82,7 +84,7 @@ export function offeredProtocols(headers: IncomingHttpHeaders): string[] {
   const offered = headerTokens(headers['sec-websocket-protocol']);
   const bad = offered.find((protocol) => !isToken(protocol));
   if (bad !== undefined) throw new HandshakeError(400, `Sec-WebSocket-Protocol has "${bad}", which is not a token`);
-  if (new Set(offered).size !== offered.length) throw new HandshakeError(400, 'Sec-WebSocket-Protocol repeats a subprotocol');
+  if (offered.length > 1 && new Set(offered).size !== offered.length) throw new HandshakeError(400, 'Sec-WebSocket-Protocol repeats a subprotocol');
   return offered;
 }
 

@@ -123,7 +123,8 @@ function splitOutsideQuotes(text: string, separator: string): string[] {
 
 /** The offers in `Sec-WebSocket-Extensions`, in order; HandshakeError(400) for a malformed one. */
 export function parseExtensionOffers(value: string | string[] | undefined): WebSocketExtensionHeader[] {
-  const joined = Array.isArray(value) ? value.join(',') : (value ?? '');
+  if (value === undefined) return [];
+  const joined = Array.isArray(value) ? value.join(',') : value;
   const parsed: WebSocketExtensionHeader[] = [];
   // Empty list elements are allowed (RFC 7230 §7); empty parameters are not.
   for (const offer of splitOutsideQuotes(joined, ',').map((part) => part.trim())) {
@@ -137,6 +138,9 @@ export function parseExtensionOffers(value: string | string[] | undefined): WebS
   return parsed;
 }
 
+/** What most sessions negotiate: one array for all of them, which they keep for their life. */
+const NO_EXTENSIONS: readonly WebSocketExtension[] = Object.freeze([]);
+
 /**
  * Server-side negotiation: each installed extension sees the client's offers
  * of its name and may accept one. The result is in the order the client
@@ -146,8 +150,8 @@ export function negotiateExtensions(
   factories: readonly WebSocketExtensionFactory[],
   offers: readonly WebSocketExtensionHeader[],
   limits: WebSocketExtensionLimits,
-): WebSocketExtension[] {
-  if (factories.length === 0 || offers.length === 0) return [];
+): readonly WebSocketExtension[] {
+  if (factories.length === 0 || offers.length === 0) return NO_EXTENSIONS;
   const accepted: Array<{ at: number; extension: WebSocketExtension }> = [];
   for (const factory of factories) {
     const key = factory.name.toLowerCase();
@@ -156,5 +160,5 @@ export function negotiateExtensions(
     const extension = factory.negotiate(mine, limits);
     if (extension !== undefined) accepted.push({ at: offers.indexOf(mine[0]), extension });
   }
-  return accepted.sort((a, b) => a.at - b.at).map(({ extension }) => extension);
+  return accepted.length === 0 ? NO_EXTENSIONS : accepted.sort((a, b) => a.at - b.at).map(({ extension }) => extension);
 }

@@ -3,7 +3,7 @@
  * handshake needs (protocol, kind of session, settings), and what takes the
  * upgrade once the handshake checks passed.
  */
-import { match, parse, type MatchFunction, type Token } from 'path-to-regexp';
+import { match, parse, pathToRegexp, type MatchFunction, type Token } from 'path-to-regexp';
 import type { OriginPolicy } from '../protocol/origin-policy.js';
 import type { WebSocketExtensionFactory } from '../protocol/websocket-extension.js';
 import type { SessionSettings } from '../session/websocket-session-options.js';
@@ -66,18 +66,29 @@ export interface PathMatching {
   trailing: boolean;
 }
 
+/** The params of every match without any: one object for all the sessions that keep it. */
+const NO_PARAMS: Readonly<Record<string, string>> = Object.freeze({});
+
 export class MappedWebSocketRoute {
   private readonly matcher: MatchFunction<Partial<Record<string, string | string[]>>>;
+  /** Set for a path without parameters: it is only tested, with nothing built per match. */
+  private readonly plainPath: RegExp | undefined;
+  /** What a match of a path without parameters hands over: the same for every request. */
+  private readonly plainCandidate: RouteCandidate;
 
   constructor(
     readonly definition: WebSocketRouteDefinition,
     matching: PathMatching,
   ) {
+    const { regexp, keys } = pathToRegexp(definition.path, matching);
+    this.plainPath = keys.length === 0 ? regexp : undefined;
     this.matcher = match(definition.path, { decode: decodeURIComponent, ...matching });
+    this.plainCandidate = this.candidate(NO_PARAMS);
   }
 
-  /** The path's params when the path matches, else undefined. */
-  match(pathname: string): Record<string, string> | undefined {
+  /** The route's candidate for the upgrade when the path matches (its params read from the path), else undefined. */
+  match(pathname: string): RouteCandidate | undefined {
+    if (this.plainPath !== undefined) return this.plainPath.test(pathname) ? this.plainCandidate : undefined;
     let result;
     try {
       result = this.matcher(pathname);
@@ -85,10 +96,16 @@ export class MappedWebSocketRoute {
       return undefined; // malformed percent-encoding
     }
     if (result === false) return undefined;
-    const params: Record<string, string> = {};
+    let params: Record<string, string> | undefined;
     for (const [name, value] of Object.entries(result.params)) {
-      if (value !== undefined) params[name] = Array.isArray(value) ? value.join('/') : value;
+      if (value !== undefined) (params ??= {})[name] = Array.isArray(value) ? value.join('/') : value;
     }
-    return params;
+    return params === undefined ? this.plainCandidate : this.candidate(params);
+  }
+
+  private candidate(params: Readonly<Record<string, string>>): RouteCandidate {
+    const { definition } = this;
+    const { path, protocol, raw, settings, extensions, originAllowed } = definition;
+    return { route: path, protocol, raw, settings, extensions, originAllowed, params, definition };
   }
 }

@@ -24,9 +24,10 @@ export function claimUpgrades(
 ): () => void {
   const ownEmit = Object.prototype.hasOwnProperty.call(server, 'emit') ? server.emit : undefined;
   const emit = server.emit;
-  const claimingEmit = function (this: Server, event: string | symbol, ...args: unknown[]): boolean {
-    if (event === 'upgrade' && claimant(args[0] as IncomingMessage, args[1] as Duplex, args[2] as Buffer)) return true;
-    return Reflect.apply(emit, this, [event, ...args]) as boolean;
+  // Every event of the server passes here ('connection' for each socket): its arguments are passed on as they came.
+  const claimingEmit = function (this: Server, ...args: unknown[]): boolean {
+    if (args[0] === 'upgrade' && claimant(args[1] as IncomingMessage, args[2] as Duplex, args[3] as Buffer)) return true;
+    return Reflect.apply(emit, this, args) as boolean;
   };
   server.emit = claimingEmit as Server['emit'];
   server.on('upgrade', unclaimed);

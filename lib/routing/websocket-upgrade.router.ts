@@ -11,7 +11,8 @@ import type { HttpServer } from '@nestjs/common';
 import { CloseCode, CloseReason } from '../protocol/close-reason.js';
 import type { BaseWebSocketSession } from '../session/base-websocket-session.js';
 import type { WebSocketApplicationContext } from '../session/websocket-session.js';
-import { parseRequestTarget, prepareSession, refuseUpgrade } from '../upgrade/websocket-upgrade.js';
+import { parseRequestTarget } from '../upgrade/request-target.js';
+import { prepareSession, refuseUpgrade } from '../upgrade/websocket-upgrade.js';
 import {
   MappedWebSocketRoute,
   pathShape,
@@ -89,9 +90,9 @@ export class WebSocketUpgradeRouter {
   /** Never lets an error escape into the HTTP server's event emitter, where it would crash the process. */
   private claim(request: IncomingMessage, socket: Duplex, head: Buffer): boolean {
     try {
-      const url = parseRequestTarget(request);
-      const candidates = url === undefined ? [] : this.routesAt(url.pathname);
-      if (url === undefined || candidates.length === 0) return false;
+      const target = parseRequestTarget(request);
+      const candidates = target === undefined ? [] : this.routesAt(target.pathname);
+      if (target === undefined || candidates.length === 0) return false;
       if (!this.acceptingSessions) {
         refuseUpgrade(request, socket, 503, 'Server is shutting down');
         return true;
@@ -104,7 +105,7 @@ export class WebSocketUpgradeRouter {
       let accepted: BaseWebSocketSession | undefined;
       /** Settles once the route is done with the upgrade: refused, or the session over. */
       let over: Promise<void> | undefined;
-      const pending = prepareSession(request, socket, head, url, candidates, this.application, {
+      const pending = prepareSession(request, socket, head, target, candidates, this.application, {
         // Shutdown may have begun while its guards were deciding.
         admit: () => this.acceptingSessions,
         onAccept: (opened) => {
@@ -124,12 +125,6 @@ export class WebSocketUpgradeRouter {
       }
       this.connections++;
       this.routeConnections.set(definition, onRoute + 1);
-      // A guard that hangs must not hold the socket (and a connection slot) forever; accept() then finds it ended.
-      deadline = setTimeout(
-        () => refuseUpgrade(request, socket, 503, `Upgrade not decided within ${definition.handshakeTimeout} ms`),
-        definition.handshakeTimeout,
-      );
-      deadline.unref();
       // What the closures below need, not `pending`: it holds what the 101 needed, let go once it went out.
       const { session } = pending;
       const { path } = session.call;
@@ -154,7 +149,17 @@ export class WebSocketUpgradeRouter {
         handled = Promise.reject(error); // counted as taken above: released the same way
       }
       over = handled.then(done, failed);
-      if (accepted !== undefined) this.sessions.track(accepted, over);
+      if (accepted !== undefined) {
+        this.sessions.track(accepted, over);
+      } else {
+        // Still deciding (guards, pipes): one that hangs must not hold the socket (and a connection slot)
+        // forever; accept() then finds it ended. A route with nothing to decide answered above, with no timer.
+        deadline = setTimeout(
+          () => refuseUpgrade(request, socket, 503, `Upgrade not decided within ${definition.handshakeTimeout} ms`),
+          definition.handshakeTimeout,
+        );
+        deadline.unref();
+      }
     } catch (error) {
       this.logger.error(`Upgrade of ${request.url ?? '?'} failed: ${String(error)}`, (error as Error)?.stack);
       refuseUpgrade(request, socket, 500, 'Internal server error');
@@ -172,11 +177,8 @@ export class WebSocketUpgradeRouter {
   private routesAt(pathname: string): RouteCandidate[] {
     const candidates: RouteCandidate[] = [];
     for (const route of this.routes) {
-      const params = route.match(pathname);
-      if (params === undefined) continue;
-      const { definition } = route;
-      const { path, protocol, raw, settings, extensions, originAllowed } = definition;
-      candidates.push({ route: path, protocol, raw, settings, extensions, originAllowed, params, definition });
+      const candidate = route.match(pathname);
+      if (candidate !== undefined) candidates.push(candidate);
     }
     return candidates;
   }

@@ -49,7 +49,8 @@ export abstract class BaseWebSocketSession implements WebSocketServerSession, Fr
   protected static readonly logger = new Logger('WebSocketSession');
 
   readonly incoming: BoundedReceiveChannel<Frame>;
-  readonly outgoing: OutgoingChannel = new SessionOutgoing(this);
+  /** `outgoing`, made when first asked for: `send()` does not need it. */
+  private outgoingChannel: OutgoingChannel | undefined;
   readonly masking = false;
   readonly maxFrameSize: number;
   readonly converter: WebSocketConverter;
@@ -77,6 +78,10 @@ export abstract class BaseWebSocketSession implements WebSocketServerSession, Fr
     );
   }
 
+  get outgoing(): OutgoingChannel {
+    return (this.outgoingChannel ??= new SessionOutgoing(this));
+  }
+
   get application(): WebSocketApplicationContext {
     if (this.applicationRef === undefined) {
       throw new Error('This session has no application context: pass `application` to WebSocketUpgrade');
@@ -96,7 +101,7 @@ export abstract class BaseWebSocketSession implements WebSocketServerSession, Fr
   send(content: string | Uint8Array | Frame): Promise<void> {
     const frame =
       typeof content === 'string' ? new Frame.Text(content) : content instanceof Frame ? content : new Frame.Binary(content);
-    return this.outgoing.send(frame);
+    return this.sendFrame(frame);
   }
 
   flush(): Promise<void> {

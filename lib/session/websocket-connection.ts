@@ -65,15 +65,11 @@ function onSocketFinish(this: Socket): void {
 }
 
 /** Options per (maxFrameSize, allowedRsv), shared by the connections of a route: a parser only reads them. */
-const parserOptionsCache = new Map<string, FrameParserOptions>();
+const parserOptionsCache = new Map<number, FrameParserOptions[]>();
 function parserOptions(maxFrameSize: number, allowedRsv: number): FrameParserOptions {
-  const key = `${maxFrameSize} ${allowedRsv}`;
-  let options = parserOptionsCache.get(key);
-  if (options === undefined) {
-    options = Object.freeze({ maxFrameSize, requireMask: true, allowedRsv });
-    parserOptionsCache.set(key, options);
-  }
-  return options;
+  let byRsv = parserOptionsCache.get(maxFrameSize);
+  if (byRsv === undefined) parserOptionsCache.set(maxFrameSize, (byRsv = []));
+  return (byRsv[allowedRsv] ??= Object.freeze({ maxFrameSize, requireMask: true, allowedRsv }));
 }
 
 /** Sending before the 101 would put WebSocket frames where the client still reads an HTTP response. */
@@ -121,6 +117,9 @@ export class WebSocketConnection {
     this.parser = new FrameParser(parserOptions(maxFrameSize, allowedRsv));
     this.parser.push(head);
     (socket as OwnedSocket)[CONNECTION] = this;
+    // Node drops its own 'error' listener before 'upgrade', and checks before the 101 may take a while. Errors
+    // (ECONNRESET and the like) are followed by 'close', where the session learns of them.
+    socket.on('error', ignore);
     // 'close', 'end' and 'finish' come once each: `on` spares a once-wrapper per listener for the session's life.
     socket.on('close', onSocketClose);
   }
@@ -168,9 +167,7 @@ export class WebSocketConnection {
     socket.setNoDelay(true);
     socket.setKeepAlive(true, KEEP_ALIVE_DELAY);
     socket.on('data', onSocketData);
-    // Errors (ECONNRESET and the like) are followed by 'close', where the session learns of them.
-    socket.on('error', ignore);
-    // 'close' is heard since the constructor (see onSocketClose).
+    // 'error' and 'close' are heard since the constructor.
     // The HTTP server keeps sockets half-open; a peer's FIN without a Close frame ends ours too.
     socket.on('end', onSocketEnd);
     socket.on('finish', onSocketFinish);

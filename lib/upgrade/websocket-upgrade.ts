@@ -38,6 +38,8 @@ import {
   type SessionSettings,
   type WebSocketSessionOptions,
 } from '../session/websocket-session-options.js';
+import { parseRequestTarget, type RequestTarget } from './request-target.js';
+import { UpgradeCall } from './upgrade-call.js';
 
 const logger = new Logger('WebSocketUpgrade');
 const ignore = () => undefined;
@@ -61,24 +63,6 @@ export function refuseUpgrade(
   }
 }
 
-function parseQuery(search: URLSearchParams): Record<string, string | string[]> {
-  const query: Record<string, string | string[]> = {};
-  for (const [name, value] of search) {
-    const previous = query[name];
-    query[name] = previous === undefined ? value : Array.isArray(previous) ? [...previous, value] : [previous, value];
-  }
-  return query;
-}
-
-/** The request target as a URL, or undefined when it cannot be parsed (the HTTP parser lets odd ones through). */
-export function parseRequestTarget(request: IncomingMessage): URL | undefined {
-  try {
-    return new URL(request.url ?? '/', 'http://localhost');
-  } catch {
-    return undefined;
-  }
-}
-
 /** One way to accept a connection: a route, or a WebSocketUpgrade. */
 export interface UpgradeCandidate {
   /** The route's path pattern; the request path when there is no route. */
@@ -88,7 +72,7 @@ export interface UpgradeCandidate {
   settings: SessionSettings;
   /** Extensions offered; the client's offers pick among them. */
   extensions: readonly WebSocketExtensionFactory[];
-  params: Record<string, string>;
+  params: Readonly<Record<string, string>>;
   /** Whether the handshake's `Origin` may open it; else 403. */
   originAllowed: OriginPolicy;
 }
@@ -137,7 +121,7 @@ export function prepareSession<T extends UpgradeCandidate>(
   request: IncomingMessage,
   socket: Duplex,
   head: Buffer,
-  url: URL,
+  target: RequestTarget,
   candidates: T[],
   application: WebSocketApplicationContext | undefined,
   hooks: AcceptHooks = {},
@@ -156,17 +140,7 @@ export function prepareSession<T extends UpgradeCandidate>(
     refuseUpgrade(request, socket, error.status, error.message, error.headers);
     return undefined;
   }
-  // Node drops its own 'error' listener before 'upgrade', and checks before the 101 may take a while.
-  socket.on('error', ignore);
-  const call = {
-    request,
-    route: chosen.route ?? url.pathname,
-    path: url.pathname,
-    params: chosen.params,
-    query: parseQuery(url.searchParams),
-    headers: request.headers,
-    protocol: chosen.protocol,
-  };
+  const call = new UpgradeCall(request, target, chosen.route ?? target.pathname, chosen.params, chosen.protocol);
   const extensions = negotiateExtensions(chosen.extensions, offers, { maxIncomingSize: chosen.settings.maxMessageSize });
   const allowedRsv = extensions.reduce((bits, extension) => bits | rsvBits(extension.factory), 0);
   const connection = new WebSocketConnection(socket as Socket, head, chosen.settings.maxFrameSize, chosen.settings.closeTimeout, allowedRsv);
@@ -234,8 +208,8 @@ export class WebSocketUpgrade<Raw extends boolean = true> {
    * Resolves when the connection is gone, or at once when the upgrade was refused.
    */
   async handle(request: IncomingMessage, socket: Duplex, head: Buffer, params: Record<string, string> = {}): Promise<void> {
-    const url = parseRequestTarget(request);
-    if (url === undefined) {
+    const target = parseRequestTarget(request);
+    if (target === undefined) {
       refuseUpgrade(request, socket, 400, 'Malformed request target');
       return;
     }
@@ -249,16 +223,16 @@ export class WebSocketUpgrade<Raw extends boolean = true> {
     };
     let pending: PendingSession | undefined;
     try {
-      pending = prepareSession(request, socket, head, url, [candidate], this.options.application);
+      pending = prepareSession(request, socket, head, target, [candidate], this.options.application);
     } catch (error) {
       // A bug before the 101 (an extension's negotiate, say): the client gets an answer, as on a route.
-      logger.error(`Upgrade of ${url.pathname} failed: ${String(error)}`, (error as Error)?.stack);
+      logger.error(`Upgrade of ${target.pathname} failed: ${String(error)}`, (error as Error)?.stack);
       refuseUpgrade(request, socket, 500, 'Internal server error');
       return;
     }
     if (pending === undefined || !pending.accept()) return;
     await pending.session.run(this.handler as SessionHandler).catch((error: unknown) => {
-      logger.error(`Session on ${url.pathname} failed: ${String(error)}`, (error as Error)?.stack);
+      logger.error(`Session on ${target.pathname} failed: ${String(error)}`, (error as Error)?.stack);
       pending.session.terminate();
     });
   }

@@ -333,8 +333,7 @@ describe.each(PLATFORMS)('paths (%s)', (platform: Platform) => {
     expect(await helloAt(t, '/named/7/thing')).toMatchObject({ name: 'ParamNamesController.ws', params: { name: '7' } });
   });
 
-  // Fails on Fastify (lib bug): MappedWebSocketRoute matches with path-to-regexp's defaults (case-insensitive,
-  // optional trailing slash), while Fastify's own routes are case-sensitive and strict about trailing slashes.
+  // Express routes ignore case and a trailing slash by default; Fastify's are case-sensitive and strict about the slash.
   it.each([
     ['in upper case', (leaf: string) => `/THINGS/${leaf}`],
     ['with a trailing slash', (leaf: string) => `/things/${leaf}/`],

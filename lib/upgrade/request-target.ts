@@ -1,0 +1,45 @@
+/**
+ * The path and query of an upgrade's request target, as the WHATWG URL
+ * parser reads them. Most targets are plain (`/chat/rooms/lobby?name=ann`)
+ * and read as they are, without building a URL; any other goes through
+ * `URL`, which resolves dot segments, backslashes and percent-encoding.
+ */
+import type { IncomingMessage } from 'node:http';
+
+export interface RequestTarget {
+  readonly pathname: string;
+  /** The query string, without its `?`; '' when there is none. */
+  readonly search: string;
+}
+
+/**
+ * Targets `URL` leaves unchanged: one leading slash (two would make a host), no dot (segments),
+ * no percent (`%2e` is a dot segment too), no backslash, '#' or non-ASCII; the query adds '?', '%' and '.'.
+ */
+const PLAIN_TARGET = /^\/(?!\/)[\w\-~!$&'()*+,;=:@/]*(?:\?[\w\-~!$&'()*+,;=:@/?%.]*)?$/;
+
+/** The request target's path and query, or undefined when it cannot be parsed (the HTTP parser lets odd ones through). */
+export function parseRequestTarget(request: IncomingMessage): RequestTarget | undefined {
+  const target = request.url ?? '/';
+  if (PLAIN_TARGET.test(target)) {
+    const query = target.indexOf('?');
+    return query === -1 ? { pathname: target, search: '' } : { pathname: target.slice(0, query), search: target.slice(query + 1) };
+  }
+  try {
+    const url = new URL(target, 'http://localhost');
+    return { pathname: url.pathname, search: url.search.slice(1) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** The query string's parameters; a repeated name gets an array of its values, in order. */
+export function parseQuery(search: string): Record<string, string | string[]> {
+  const query: Record<string, string | string[]> = {};
+  if (search === '') return query;
+  for (const [name, value] of new URLSearchParams(search)) {
+    const previous = query[name];
+    query[name] = previous === undefined ? value : Array.isArray(previous) ? [...previous, value] : [previous, value];
+  }
+  return query;
+}
