@@ -100,7 +100,7 @@ export class MappedWebSocketRoute {
     for (const [name, value] of Object.entries(result.params)) {
       if (value !== undefined) (params ??= {})[name] = Array.isArray(value) ? value.join('/') : value;
     }
-    return params === undefined ? this.plainCandidate : this.candidate(params);
+    return params === undefined ? this.plainCandidate : this.candidate(Object.freeze(params));
   }
 
   private candidate(params: Readonly<Record<string, string>>): RouteCandidate {

@@ -128,10 +128,17 @@ export class WebSocketUpgradeRouter {
       // What the closures below need, not `pending`: it holds what the 101 needed, let go once it went out.
       const { session } = pending;
       const { path } = session.call;
-      const done = () => {
-        clearTimeout(deadline);
+      let released = false;
+      /** Gives the connection slot back: when the route is done, or when its deadline refused a hung upgrade. */
+      const release = () => {
+        if (released) return;
+        released = true;
         this.connections--;
         this.routeConnections.set(definition, (this.routeConnections.get(definition) ?? 1) - 1);
+      };
+      const done = () => {
+        clearTimeout(deadline);
+        release();
         if (accepted !== undefined) this.sessions.untrack(accepted);
       };
       const failed = (error: unknown) => {
@@ -152,12 +159,13 @@ export class WebSocketUpgradeRouter {
       if (accepted !== undefined) {
         this.sessions.track(accepted, over);
       } else {
-        // Still deciding (guards, pipes): one that hangs must not hold the socket (and a connection slot)
-        // forever; accept() then finds it ended. A route with nothing to decide answered above, with no timer.
-        deadline = setTimeout(
-          () => refuseUpgrade(request, socket, 503, `Upgrade not decided within ${definition.handshakeTimeout} ms`),
-          definition.handshakeTimeout,
-        );
+        // Still deciding (guards, pipes): one that hangs must not hold the socket nor its connection slot
+        // forever, even if it never settles; accept() then finds it ended. A route with nothing to decide
+        // answered above, with no timer.
+        deadline = setTimeout(() => {
+          refuseUpgrade(request, socket, 503, `Upgrade not decided within ${definition.handshakeTimeout} ms`);
+          release();
+        }, definition.handshakeTimeout);
         deadline.unref();
       }
     } catch (error) {

@@ -33,11 +33,15 @@ export function parseRequestTarget(request: IncomingMessage): RequestTarget | un
   }
 }
 
-/** The query string's parameters; a repeated name gets an array of its values, in order. */
+/**
+ * The query string's parameters; a repeated name gets an array of its values, in order. The record has no
+ * prototype (as Node's querystring.parse), so names such as `constructor` or `__proto__` are names like any other.
+ */
 export function parseQuery(search: string): Record<string, string | string[]> {
-  const query: Record<string, string | string[]> = {};
+  const query: Record<string, string | string[]> = Object.create(null);
   if (search === '') return query;
-  for (const [name, value] of new URLSearchParams(search)) {
+  // URLSearchParams drops one leading '?': given back, so that a query starting with '?' keeps it, as URL's does.
+  for (const [name, value] of new URLSearchParams('?' + search)) {
     const previous = query[name];
     query[name] = previous === undefined ? value : Array.isArray(previous) ? [...previous, value] : [previous, value];
   }
