@@ -58,7 +58,10 @@ function printHeader(): void {
       '        so on 2 cores server and client get one core each. Servers take turns per scenario, each round starting with the next:\n' +
       '        ours ws gateway, ws gateway ours, gateway ours ws, ...',
   );
-  console.log('ours = sample AppModule /echo (default session: for await (frame of incoming) send(frame)); ws = ws WebSocketServer echo');
+  console.log(
+    'ours = WebSocketsModule.forRoot() with its defaults, a controller method with a default session: for await (frame of incoming) send(frame);\n' +
+      'ws = ws WebSocketServer echo',
+  );
   console.log(GATEWAY_NOTE);
   for (const scenario of SCENARIOS) console.log(`${scenario.name}: ${summary(scenario)}`);
   console.log(
