@@ -29,6 +29,7 @@
  *   BENCH_SECONDS=1 BENCH_ROUNDS=1 npm run bench
  *   BENCH_SCENARIOS=small,idle npm run bench  # some scenarios only: small, pipelined, large, deflate, handshake, idle
  *   BENCH_WARMUP=2 npm run bench              # warm-up seconds per echo or handshake run (default: min(1, BENCH_SECONDS / 2))
+ *   BENCH_WS_NEST=1 npm run bench             # the ws server with @nestjs/core loaded in its process (see servers/ws.ts)
  *   BENCH_PROFILE=1 npm run bench             # also writes the servers' CPU profiles to build/bench/profiles;
  *   node build/bench/profile-summary.js build/bench/profiles/ours-server.cpuprofile   # ... summarized
  */

@@ -1,8 +1,14 @@
-/** The `ws` echo server: plain `ws` WebSocketServers, nothing else loaded; `/deflate` offers permessage-deflate (ws's defaults). */
+/**
+ * The `ws` echo server: plain `ws` WebSocketServers, nothing else loaded; `/deflate` offers permessage-deflate
+ * (ws's defaults). With BENCH_WS_NEST=1, @nestjs/core is loaded first, as in a Nest application that uses ws
+ * directly: the same ws code on a heap the size of a Nest application's, which changes how V8 collects it.
+ */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer } from 'ws';
 import type { RunningServer } from './listen.js';
+
+if (process.env.BENCH_WS_NEST) await import('@nestjs/core');
 
 function echoServer(perMessageDeflate: boolean): WebSocketServer {
   const server = new WebSocketServer({ noServer: true, perMessageDeflate });
