@@ -14,7 +14,7 @@
  * Scenarios (scenarios.ts, one row each): small (50 connections, 32-byte text echo, 1 in flight each: msgs/s,
  * p50/p99 latency), pipelined (the same with 32 in flight each), large (4 connections, 1 MiB binary: MB/s),
  * deflate (10 connections, 64 KiB of JSON-like text, permessage-deflate negotiated with each server's default
- * settings on its deflate path: /echo-deflate, /deflate, /gateway-deflate), handshake (2 000 connections opened 100 at a time, then closed: handshakes/s), idle (RSS per idle
+ * settings on its deflate path: /echo-deflate, /deflate, /gateway-deflate), handshake (2 000 connections opened 100 at a time, then closed, again and again for BENCH_SECONDS of opening, measured while opening: handshakes/s), idle (RSS per idle
  * connection: on a server started for the run and holding 200, its RSS after a GC with 2 000 more, minus
  * before, divided by 2 000). Each server runs in its own child process (server-child.ts), the
  * `ws` clients in two more (load-client.ts for echo, connect-client.ts for connections), so on 2 cores the

@@ -41,7 +41,10 @@ export interface EchoScenario extends ScenarioBase {
   deflate: boolean;
 }
 
-/** Open `connections` on the running server, `concurrency` handshakes at a time (after the same unmeasured), then close them. */
+/**
+ * Open `connections` on the running server, `concurrency` handshakes at a time, then close them; again and
+ * again (after the same unmeasured), measured while opening, until BENCH_SECONDS of opening went by.
+ */
 export interface HandshakeScenario extends ScenarioBase {
   kind: 'handshake';
   concurrency: number;
@@ -92,8 +95,8 @@ export function summary(scenario: Scenario): string {
       );
     case 'handshake':
       return (
-        `open ${scenario.connections} connections on the running server, ${scenario.concurrency} handshakes at a time, then close them; ` +
-        'after the same, unmeasured, for as long as an echo warm-up'
+        `open ${scenario.connections} connections on the running server, ${scenario.concurrency} handshakes at a time, then close them, ` +
+        'again and again for as long as an echo run, measured while opening; after the same, unmeasured, for as long as an echo warm-up'
       );
     case 'idle':
       return (
