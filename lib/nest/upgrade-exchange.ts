@@ -6,7 +6,8 @@
  * Fastify reply (`reply.code().send()`), made by Nest's adapter as it makes
  * them for middleware errors. The response writes on the upgrade socket, so
  * a refusal is a real HTTP answer; it is made only for routes that have
- * something to decide before the 101 (or an error to answer).
+ * something to decide before the 101 (guards, interceptors, pipes, a
+ * REQUEST-scoped controller), or an error to answer.
  */
 import { ServerResponse, type IncomingMessage } from 'node:http';
 import type { HttpServer } from '@nestjs/common';

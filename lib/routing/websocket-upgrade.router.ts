@@ -128,17 +128,10 @@ export class WebSocketUpgradeRouter {
       // What the closures below need, not `pending`: it holds what the 101 needed, let go once it went out.
       const { session } = pending;
       const { path } = session.call;
-      let released = false;
-      /** Gives the connection slot back: when the route is done, or when its deadline refused a hung upgrade. */
-      const release = () => {
-        if (released) return;
-        released = true;
-        this.connections--;
-        this.routeConnections.set(definition, (this.routeConnections.get(definition) ?? 1) - 1);
-      };
       const done = () => {
         clearTimeout(deadline);
-        release();
+        this.connections--;
+        this.routeConnections.set(definition, (this.routeConnections.get(definition) ?? 1) - 1);
         if (accepted !== undefined) this.sessions.untrack(accepted);
       };
       const failed = (error: unknown) => {
@@ -159,13 +152,14 @@ export class WebSocketUpgradeRouter {
       if (accepted !== undefined) {
         this.sessions.track(accepted, over);
       } else {
-        // Still deciding (guards, pipes): one that hangs must not hold the socket nor its connection slot
-        // forever, even if it never settles; accept() then finds it ended. A route with nothing to decide
+        // Still deciding (guards, interceptors, pipes, a REQUEST-scoped controller loading): one that hangs must
+        // not hold the socket forever; accept() then finds it ended. Its connection slot stays taken until the
+        // route settles, so that hung guards cannot pile up past maxConnections. A route that decided at once
         // answered above, with no timer.
-        deadline = setTimeout(() => {
-          refuseUpgrade(request, socket, 503, `Upgrade not decided within ${definition.handshakeTimeout} ms`);
-          release();
-        }, definition.handshakeTimeout);
+        deadline = setTimeout(
+          () => refuseUpgrade(request, socket, 503, `Upgrade not decided within ${definition.handshakeTimeout} ms`),
+          definition.handshakeTimeout,
+        );
         deadline.unref();
       }
     } catch (error) {

@@ -13,8 +13,9 @@ export interface RequestTarget {
 }
 
 /**
- * Targets `URL` leaves unchanged: one leading slash (two would make a host), no dot (segments),
- * no percent (`%2e` is a dot segment too), no backslash, '#' or non-ASCII; the query adds '?', '%' and '.'.
+ * Targets whose path `URL` leaves unchanged: one leading slash (two would make a host), no dot (segments),
+ * no percent (`%2e` is a dot segment too), no backslash, '#' or non-ASCII. The query adds '?', '%' and '.';
+ * `URL` would percent-encode a `'` in it, which parseQuery decodes either way.
  */
 const PLAIN_TARGET = /^\/(?!\/)[\w\-~!$&'()*+,;=:@/]*(?:\?[\w\-~!$&'()*+,;=:@/?%.]*)?$/;
 

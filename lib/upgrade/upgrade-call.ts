@@ -1,6 +1,7 @@
 /**
  * `session.call`: what a server session knows of the upgrade request it came
- * from. The query is parsed when first read: most handlers never look at it.
+ * from. The query is parsed when first read (a getter): most handlers never
+ * look at it.
  */
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { WebSocketCall } from '../session/websocket-session.js';
@@ -8,8 +9,10 @@ import { parseQuery, type RequestTarget } from './request-target.js';
 
 export class UpgradeCall implements WebSocketCall {
   readonly path: string;
-  private readonly search: string;
-  private parsedQuery: Record<string, string | string[]> | undefined;
+  readonly headers: IncomingHttpHeaders;
+  // Private (#) fields: a spread or Object.keys of `session.call` shows its public names only.
+  readonly #search: string;
+  #query: Record<string, string | string[]> | undefined;
 
   constructor(
     readonly request: IncomingMessage,
@@ -19,14 +22,11 @@ export class UpgradeCall implements WebSocketCall {
     readonly protocol: string | undefined,
   ) {
     this.path = target.pathname;
-    this.search = target.search;
-  }
-
-  get headers(): IncomingHttpHeaders {
-    return this.request.headers;
+    this.headers = request.headers;
+    this.#search = target.search;
   }
 
   get query(): Readonly<Record<string, string | string[]>> {
-    return (this.parsedQuery ??= parseQuery(this.search));
+    return (this.#query ??= parseQuery(this.#search));
   }
 }

@@ -218,7 +218,8 @@ export class WebSocketUpgrade<Raw extends boolean = true> {
       raw: this.options.raw ?? true,
       settings: this.settings,
       extensions: this.extensions,
-      params,
+      // Frozen, as a route's: the caller's object is not the session's to share.
+      params: Object.freeze({ ...params }),
       originAllowed: this.originAllowed,
     };
     let pending: PendingSession | undefined;

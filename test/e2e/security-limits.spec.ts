@@ -184,19 +184,19 @@ describe.each(PLATFORMS)('handshakeTimeout on %s', (platform) => {
     expect(await client.waitForEnd()).toBe(true);
   };
 
-  it('answers 503 when guards do not decide in time, frees the connection slot at once, and never runs the method', async () => {
+  it('answers 503 when guards do not decide in time, never runs the method, and frees the connection slot once they settle', async () => {
     await refusedWhileDeciding('/gated');
-    // The guard is still pending (maxConnections is 1): the 503 gave its slot back all the same.
-    const client = clients.track(await WsClient.connect(t.url('/echo')));
-    client.ws.send('slot is free');
-    expect(await client.nextText()).toBe('slot is free');
+    // The guard is still pending (maxConnections is 1): its slot stays taken, so hung guards cannot pile up.
+    const meanwhile = await RawClient.open(t.port, '/echo');
+    clients.track(meanwhile.client);
+    expect(meanwhile.response.status).toBe(503);
+    expect(meanwhile.response.body).toMatch(/Too many connections/);
     gate.resolve();
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(gatedRuns).toBe(0);
-    // The guard settling late does not give the slot back a second time: the echo session still holds it.
-    const another = await RawClient.open(t.port, '/echo');
-    clients.track(another.client);
-    expect(another.response.status).toBe(503);
+    const client = clients.track(await WsClient.connect(t.url('/echo')));
+    client.ws.send('slot is free');
+    expect(await client.nextText()).toBe('slot is free');
   });
 
   it('takes a route’s own handshakeTimeout over the module’s', async () => {

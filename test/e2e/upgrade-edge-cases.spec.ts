@@ -592,13 +592,37 @@ describe.each(PLATFORMS)('on %s', (platform: Platform) => {
   });
 });
 
+interface UpgradeServer {
+  port: number;
+  /** Waits for the handlers of the upgrades it took, then closes the server. */
+  stop(): Promise<void>;
+}
+
+/** A plain Node server on loopback whose upgrades all go to `upgrade`, with `params`. */
+async function serveUpgrades(upgrade: WebSocketUpgrade<false>, params?: Record<string, string>): Promise<UpgradeServer> {
+  const server = createServer();
+  const handled: Array<Promise<void>> = [];
+  server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+    handled.push(upgrade.handle(request, socket, head, params));
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    port: (server.address() as AddressInfo).port,
+    stop: async () => {
+      await Promise.allSettled(handled);
+      server.close();
+      await once(server, 'close');
+    },
+  };
+}
+
 describe('WebSocketUpgrade with raw: false', () => {
   const failures: Record<string, () => Error> = {
     '/bad-request': () => new BadRequestException('nope'),
     '/close-exception': () => new WebSocketCloseException(4002, 'y'),
   };
-  const server = createServer();
-  const handled: Array<Promise<void>> = [];
+  let served: UpgradeServer;
   let port: number;
 
   beforeAll(async () => {
@@ -606,18 +630,10 @@ describe('WebSocketUpgrade with raw: false', () => {
       await session.send('started');
       throw failures[session.call.path]();
     });
-    server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
-      handled.push(upgrade.handle(request, socket, head));
-    });
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    port = (server.address() as AddressInfo).port;
+    served = await serveUpgrades(upgrade);
+    port = served.port;
   });
-  afterAll(async () => {
-    await Promise.allSettled(handled);
-    server.close();
-    await once(server, 'close');
-  });
+  afterAll(() => served.stop());
 
   it('closes an HttpException with 1008 and its message, as routes do', async () => {
     const client = clients.track(await WsClient.connect(`ws://127.0.0.1:${port}/bad-request`));
@@ -629,5 +645,41 @@ describe('WebSocketUpgrade with raw: false', () => {
     const client = clients.track(await WsClient.connect(`ws://127.0.0.1:${port}/close-exception`));
     expect(await client.nextText()).toBe('started');
     expect(await client.waitClosed()).toEqual({ code: 4002, reason: 'y' });
+  });
+});
+
+describe('WebSocketUpgrade call', () => {
+  const given = { room: 'lobby' };
+  let served: UpgradeServer;
+  let port: number;
+
+  beforeAll(async () => {
+    const upgrade = new WebSocketUpgrade({ raw: false }, async (session: DefaultWebSocketServerSession) => {
+      const { call } = session;
+      await session.sendSerialized({
+        params: call.params,
+        paramsAreTheCallersObject: call.params === given,
+        paramsFrozen: Object.isFrozen(call.params),
+        keys: Object.keys(call).sort(),
+        query: call.query,
+        headersAreTheRequests: call.headers === call.request.headers,
+      });
+    });
+    served = await serveUpgrades(upgrade, given);
+    port = served.port;
+  });
+  afterAll(() => served.stop());
+
+  it('holds a frozen copy of the params given to handle(), and shows only its public names', async () => {
+    const client = clients.track(await WsClient.connect(`ws://127.0.0.1:${port}/rooms?x=1&x=2`));
+    expect(JSON.parse(await client.nextText())).toEqual({
+      params: { room: 'lobby' },
+      paramsAreTheCallersObject: false,
+      paramsFrozen: true,
+      keys: ['headers', 'params', 'path', 'protocol', 'request', 'route'],
+      query: { x: ['1', '2'] },
+      headersAreTheRequests: true,
+    });
+    expect(Object.isFrozen(given)).toBe(false);
   });
 });
