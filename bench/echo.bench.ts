@@ -16,7 +16,7 @@
  * deflate (10 connections, 64 KiB of JSON-like text, permessage-deflate negotiated with each server's default
  * settings on its deflate path: /echo-deflate, /deflate, /gateway-deflate), handshake (2 000 connections opened 100 at a time, then closed, again and again for BENCH_SECONDS of opening, measured while opening: handshakes/s), idle (RSS per idle
  * connection: on a server started for the run and holding 200, its RSS after a GC with 2 000 more, minus
- * before, divided by 2 000). Each server runs in its own child process (server-child.ts), the
+ * before, divided by 2 000). Each server runs in its own child process (server-child.ts), started afresh for each scenario, the
  * `ws` clients in two more (load-client.ts for echo, connect-client.ts for connections), so on 2 cores the
  * server under load and the client get a core each; this process only coordinates. Servers take turns within
  * each scenario, each round starting with the next one (ours ws gateway, ws gateway ours, ...), so that
@@ -25,13 +25,13 @@
  * Exits non-zero only when something broke (echo mismatch, connection or handshake error, crashed child,
  * a child that does not answer or does not exit by itself), never because of a speed figure.
  *
- *   npm run bench                             # defaults: 3 rounds, 1 s warm-up + 3 s measured per echo run, about 2.5 min on 2 cores
+ *   npm run bench                             # defaults: 3 rounds, 1 s warm-up + 3 s measured per echo or handshake run, about 4 min on 2 cores
  *   BENCH_SECONDS=1 BENCH_ROUNDS=1 npm run bench
  *   BENCH_SCENARIOS=small,idle npm run bench  # some scenarios only: small, pipelined, large, deflate, handshake, idle
  *   BENCH_WARMUP=2 npm run bench              # warm-up seconds per echo or handshake run (default: min(1, BENCH_SECONDS / 2))
  *   BENCH_WS_NEST=1 npm run bench             # the ws server with @nestjs/core loaded in its process (see servers/ws.ts)
  *   BENCH_PROFILE=1 npm run bench             # also writes the servers' CPU profiles to build/bench/profiles;
- *   node build/bench/profile-summary.js build/bench/profiles/ours-server.cpuprofile   # ... summarized
+ *   node build/bench/profile-summary.js build/bench/profiles/ours-handshake-server.cpuprofile   # ... summarized (one per server and scenario)
  */
 import os from 'node:os';
 import { Child, EchoServer, exitAfterStopping } from './children.js';
@@ -61,7 +61,7 @@ function printHeader(): void {
   );
   console.log(
     'ours = WebSocketsModule.forRoot() with its defaults, a controller method with a default session: for await (frame of incoming) send(frame);\n' +
-      'ws = ws WebSocketServer echo',
+      'ws = ws WebSocketServer echo; each scenario gets freshly started servers',
   );
   console.log(GATEWAY_NOTE);
   for (const scenario of SCENARIOS) console.log(`${scenario.name}: ${summary(scenario)}`);
@@ -75,13 +75,17 @@ function printHeader(): void {
 
 async function main(): Promise<void> {
   printHeader();
-  const servers = new Map<ServerKind, EchoServer>();
-  for (const kind of SERVERS) servers.set(kind, await EchoServer.start(kind, true));
   const clients: Clients = { load: new Child('./load-client.js', [], 'load client'), connect: new Child('./connect-client.js', [], 'connect client') };
 
   const results = new Results();
   const errors: string[] = [];
   for (const scenario of SCENARIOS) {
+    // Fresh servers for each scenario: what V8's collector settles into during one scenario (1 MiB buffers
+    // on a Nest application's heap start one major collection after another) carried into the next ones.
+    const servers = new Map<ServerKind, EchoServer>();
+    if (scenario.kind !== 'idle') {
+      for (const kind of SERVERS) servers.set(kind, await EchoServer.start(kind, `${scenario.name}-server`));
+    }
     for (let round = 1; round <= ROUNDS; round++) {
       // Each round starts with the next server, so that none is always the first to meet a cold client.
       for (const kind of SERVERS.map((_, index) => SERVERS[(index + round - 1) % SERVERS.length])) {
@@ -90,6 +94,9 @@ async function main(): Promise<void> {
         printRun(scenario, round, kind, outcome);
         for (const error of outcome.errors) errors.push(`${scenario.name}, round ${round}, ${kind}: ${error}`);
       }
+    }
+    for (const [kind, server] of servers) {
+      if (!(await server.stop())) errors.push(`${scenario.name}: the ${kind} server did not exit by itself`);
     }
   }
 

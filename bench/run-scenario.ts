@@ -164,7 +164,7 @@ async function handshake(scenario: HandshakeScenario, server: EchoServer, client
 }
 
 async function idle(scenario: IdleScenario, kind: ServerKind, clients: Clients): Promise<RunOutcome> {
-  const server = await EchoServer.start(kind, false);
+  const server = await EchoServer.start(kind);
   const errors: string[] = [];
   const steps = connectSteps(scenario, server, clients, errors);
   try {
