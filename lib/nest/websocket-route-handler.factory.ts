@@ -26,7 +26,7 @@ import { RouteParamsFactory } from '@nestjs/core/router/route-params-factory.js'
 import { RouterExceptionFilters } from '@nestjs/core/router/router-exception-filters.js';
 import { RouterExecutionContext } from '@nestjs/core/router/router-execution-context.js';
 import { isObservable, lastValueFrom } from 'rxjs';
-import type { RouteCandidate, RouteUpgradeHandler } from '../routing/mapped-websocket-route.js';
+import type { RouteCandidate, RouteUpgradeHandler, UpgradeOutcome } from '../routing/mapped-websocket-route.js';
 import type { DiscoveredWebSocketRoute } from '../routing/websocket-routes.explorer.js';
 import type { BaseWebSocketSession } from '../session/base-websocket-session.js';
 import type { PendingSession } from '../upgrade/websocket-upgrade.js';
@@ -36,11 +36,13 @@ import { answerRefusal, closeReasonAfterFilters, noNext } from './websocket-rout
 // Nest's context creators take any function; the method's own signature is the user's business.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type RouteMethod = (...args: any[]) => any;
-/** Runs one upgrade; `exchange` when the caller needed one already, else the pipeline makes it if it needs one. */
-type Pipeline = (pending: PendingSession<RouteCandidate>, exchange: UpgradeExchange | undefined) => Promise<void>;
+/**
+ * Runs one upgrade and reports to `outcome` once it is over; `exchange` when the caller needed one
+ * already, else the pipeline makes it if it needs one.
+ */
+type Pipeline = (pending: PendingSession<RouteCandidate>, exchange: UpgradeExchange | undefined, outcome: UpgradeOutcome) => void;
 type Phase = 'deciding' | 'open' | 'gone';
 
-const DECIDED: Promise<void> = Promise.resolve();
 /** A method that takes the session has no other arguments. */
 const NO_ARGS: unknown[] = [];
 
@@ -83,30 +85,35 @@ export class WebSocketRouteHandlerFactory {
     const { controller, moduleKey, methodName } = route;
     if (controller.isDependencyTreeStatic()) {
       const pipeline = this.pipeline(http, route, controller.instance, STATIC_CONTEXT);
-      return (pending) => {
+      return (pending, outcome) => {
         dressUpgradeRequest(httpAdapter, pending.session);
-        return pipeline(pending, undefined);
+        pipeline(pending, undefined, outcome);
       };
     }
     const module = this.container.getModuleByKey(moduleKey);
     if (module === undefined) throw new Error(`${route.name}: module ${moduleKey} not found`);
     const isDurable = controller.isDependencyTreeDurable();
-    return async (pending) => {
-      dressUpgradeRequest(httpAdapter, pending.session);
-      // Made first: REQUEST-scoped providers (WEBSOCKET_SESSION) find the session through it while loading.
-      const exchange = createUpgradeExchange(httpAdapter, pending.session);
-      let pipeline: Pipeline;
+    /** The pipeline of the session's own controller instance, or undefined when loading it failed (answered). */
+    const load = async (exchange: UpgradeExchange): Promise<Pipeline | undefined> => {
       try {
         const contextId = this.contextIdOf(exchange.request, isDurable);
         const instance = await this.injector.loadPerContext(controller.instance, module, module.controllers, contextId, controller);
-        pipeline = this.pipeline(http, route, instance, contextId);
+        return this.pipeline(http, route, instance, contextId);
       } catch (error) {
         const method = (controller.instance as Record<string, RouteMethod>)[methodName];
         const filters = http.filters.create(controller.instance, method, moduleKey);
         answerRefusal(error, filters, exchange, httpAdapter, this.logger);
-        return;
+        return undefined;
       }
-      return pipeline(pending, exchange);
+    };
+    return (pending, outcome) => {
+      dressUpgradeRequest(httpAdapter, pending.session);
+      // Made first: REQUEST-scoped providers (WEBSOCKET_SESSION) find the session through it while loading.
+      const exchange = createUpgradeExchange(httpAdapter, pending.session);
+      load(exchange).then(
+        (pipeline) => (pipeline === undefined ? outcome.done() : pipeline(pending, exchange, outcome)),
+        (error: unknown) => outcome.failed(error),
+      );
     };
   }
 
@@ -183,8 +190,16 @@ export class WebSocketRouteHandlerFactory {
     const failed = async (session: BaseWebSocketSession, error: unknown) =>
       session.finish(await closeReasonAfterFilters(error, webSocketFilters, session, this.logger));
 
+    /** Tells the router once `ending` (the session's end, a refusal) has run. */
+    const report = (ending: Promise<unknown>, outcome: UpgradeOutcome): void => {
+      ending.then(
+        () => outcome.done(),
+        (error: unknown) => outcome.failed(error),
+      );
+    };
+
     if (interceptors.length > 0) {
-      return async (pending, given) => {
+      const intercepted = async (pending: PendingSession<RouteCandidate>, given: UpgradeExchange | undefined): Promise<void> => {
         const { session } = pending;
         const exchange = given ?? exchangeOf(pending);
         const httpArgs = [exchange.request, exchange.response, noNext];
@@ -211,6 +226,7 @@ export class WebSocketRouteHandlerFactory {
           else if (phase === 'open') await failed(session, error);
         }
       };
+      return (pending, given, outcome) => report(intercepted(pending, given), outcome);
     }
 
     // Nothing wraps the method: the exchange is let go at the 101 instead of living as long as the session.
@@ -222,31 +238,32 @@ export class WebSocketRouteHandlerFactory {
         await failed(session, error);
       }
     };
-    // While the method runs (the session's whole life), one reaction waits on its promise rather
-    // than a suspended async function (its frame, registers and promise); the same ticks either way.
-    const run = (session: BaseWebSocketSession, args: unknown[]): Promise<void> => {
+    // While the method runs (the session's whole life), one reaction waits on its promise, with the session
+    // and the outcome: no suspended async function (its frame, registers and promise), and no second reaction
+    // in the router. The same ticks either way.
+    const run = (session: BaseWebSocketSession, args: unknown[], outcome: UpgradeOutcome): void => {
       let result: unknown;
       try {
         result = call(session, args);
       } catch (error) {
-        return failed(session, error);
+        report(failed(session, error), outcome);
+        return;
       }
-      return Promise.resolve(result).then(
-        (value) => finish(session, value),
-        (error: unknown) => failed(session, error),
+      Promise.resolve(result).then(
+        (value) => report(finish(session, value), outcome),
+        (error: unknown) => report(failed(session, error), outcome),
       );
     };
     if (!canActivate && !applyPipes) {
       // Nothing to decide before the 101, so no HTTP response to hand anyone: one is made only to answer an error.
-      // The session's promise is the route's, rather than one adopted by another for the session's life.
-      return (pending, exchange) => {
+      return (pending, exchange, outcome) => {
         try {
-          if (!admit(pending, exchange)) return DECIDED;
+          if (!admit(pending, exchange)) return outcome.done();
         } catch (error) {
           refuse(error, exchange ?? exchangeOf(pending));
-          return DECIDED;
+          return outcome.done();
         }
-        return run(pending.session, NO_ARGS);
+        run(pending.session, NO_ARGS, outcome);
       };
     }
     const decide = async (pending: PendingSession<RouteCandidate>, exchange: UpgradeExchange): Promise<unknown[] | undefined> => {
@@ -260,7 +277,11 @@ export class WebSocketRouteHandlerFactory {
       }
     };
     // Not an async function: its frame would hold the exchange while the session runs.
-    return (pending, exchange) =>
-      decide(pending, exchange ?? exchangeOf(pending)).then((args) => (args === undefined ? undefined : run(pending.session, args)));
+    return (pending, exchange, outcome) => {
+      decide(pending, exchange ?? exchangeOf(pending)).then(
+        (args) => (args === undefined ? outcome.done() : run(pending.session, args, outcome)),
+        (error: unknown) => outcome.failed(error),
+      );
+    };
   }
 }

@@ -13,13 +13,20 @@ export interface RouteCandidate extends UpgradeCandidate {
   readonly definition: WebSocketRouteDefinition;
 }
 
+/** How a route tells the router that it is done with an upgrade; the first call counts. */
+export interface UpgradeOutcome {
+  /** Refused, or the session is over. */
+  done(): void;
+  /** A bug: the router logs it and drops the connection. */
+  failed(error: unknown): void;
+}
+
 /**
  * Takes an upgrade that passed the handshake checks: decides (guards,
- * pipes), accepts or answers an HTTP error, and runs the session.
- * Resolves when all of it is over; a rejection (or a throw) is a bug, which the router
- * logs before dropping the connection.
+ * pipes), accepts or answers an HTTP error, runs the session, and reports
+ * to `outcome` once all of it is over. A throw is a bug, as `failed` is.
  */
-export type RouteUpgradeHandler = (pending: PendingSession<RouteCandidate>) => Promise<void>;
+export type RouteUpgradeHandler = (pending: PendingSession<RouteCandidate>, outcome: UpgradeOutcome) => void;
 
 export interface WebSocketRouteDefinition {
   path: string;

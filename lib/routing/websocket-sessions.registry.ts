@@ -29,10 +29,15 @@ export interface BroadcastResult {
   failed: number;
 }
 
+/** @internal What the registry holds for a session: `over` is asked for only at shutdown. */
+export interface SessionLease {
+  readonly over: Promise<void>;
+}
+
 @Injectable()
 export class WebSocketSessions {
-  /** Open sessions in the order they opened, each with the promise of its end. */
-  private readonly running = new Map<BaseWebSocketSession, Promise<void>>();
+  /** Open sessions in the order they opened, each with what tells of its end. */
+  private readonly running = new Map<BaseWebSocketSession, SessionLease>();
 
   /** How many sessions are open. */
   get size(): number {
@@ -97,15 +102,15 @@ export class WebSocketSessions {
     for (const [session] of closing) session.close(reason).catch(() => undefined);
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
-    await Promise.race([Promise.allSettled(closing.map(([, over]) => over)), timeout]);
+    await Promise.race([Promise.allSettled(closing.map(([, lease]) => lease.over)), timeout]);
     clearTimeout(timer);
     // Not awaited after this: a handler that never returns would hold the shutdown forever.
     for (const [session] of closing) if (this.running.has(session)) session.terminate();
   }
 
-  /** @internal Registers an accepted session; `over` settles once it was untracked (its handler and connection are done). */
-  track(session: BaseWebSocketSession, over: Promise<void>): void {
-    this.running.set(session, over);
+  /** @internal Registers an accepted session; its lease's `over` settles once it was untracked (its handler and connection are done). */
+  track(session: BaseWebSocketSession, lease: SessionLease): void {
+    this.running.set(session, lease);
   }
 
   /** @internal */

@@ -9,7 +9,6 @@ import type { Duplex } from 'node:stream';
 import { Injectable, Logger } from '@nestjs/common';
 import type { HttpServer } from '@nestjs/common';
 import { CloseCode, CloseReason } from '../protocol/close-reason.js';
-import type { BaseWebSocketSession } from '../session/base-websocket-session.js';
 import type { WebSocketApplicationContext } from '../session/websocket-session.js';
 import { parseRequestTarget } from '../upgrade/request-target.js';
 import { prepareSession, refuseUpgrade } from '../upgrade/websocket-upgrade.js';
@@ -20,6 +19,7 @@ import {
   type RouteCandidate,
   type WebSocketRouteDefinition,
 } from './mapped-websocket-route.js';
+import { TakenUpgrade, type UpgradeLedger } from './taken-upgrade.js';
 import { claimUpgrades } from './upgrade-claim.js';
 import { WebSocketSessions } from './websocket-sessions.registry.js';
 
@@ -38,7 +38,19 @@ export class WebSocketUpgradeRouter {
   private connections = 0;
   private readonly routeConnections = new Map<WebSocketRouteDefinition, number>();
 
-  constructor(private readonly sessions: WebSocketSessions) {}
+  /** What each taken upgrade asks of the router. */
+  private readonly ledger: UpgradeLedger;
+
+  constructor(private readonly sessions: WebSocketSessions) {
+    this.ledger = {
+      sessions,
+      isAccepting: () => this.acceptingSessions,
+      release: (definition) => {
+        this.connections--;
+        this.routeConnections.set(definition, (this.routeConnections.get(definition) ?? 1) - 1);
+      },
+    };
+  }
 
   /**
    * Binds the routes to the HTTP server: the upgrade claim, and a 426 answer
@@ -101,21 +113,8 @@ export class WebSocketUpgradeRouter {
         refuseUpgrade(request, socket, 503, `Too many connections (maxConnections ${this.maxConnections})`);
         return true;
       }
-      let deadline: NodeJS.Timeout | undefined;
-      let accepted: BaseWebSocketSession | undefined;
-      /** Settles once the route is done with the upgrade: refused, or the session over. */
-      let over: Promise<void> | undefined;
-      const pending = prepareSession(request, socket, head, target, candidates, this.application, {
-        // Shutdown may have begun while its guards were deciding.
-        admit: () => this.acceptingSessions,
-        onAccept: (opened) => {
-          clearTimeout(deadline);
-          deadline = undefined; // not kept for the session's life
-          accepted = opened;
-          // With nothing to decide, the 101 goes out inside handle() below, before `over` exists: tracked there.
-          if (over !== undefined) this.sessions.track(opened, over);
-        },
-      });
+      const taken = new TakenUpgrade(this.ledger);
+      const pending = prepareSession(request, socket, head, target, candidates, this.application, taken);
       if (pending === undefined) return true;
       const { definition } = pending.candidate;
       const onRoute = this.routeConnections.get(definition) ?? 0;
@@ -125,43 +124,13 @@ export class WebSocketUpgradeRouter {
       }
       this.connections++;
       this.routeConnections.set(definition, onRoute + 1);
-      // What the closures below need, not `pending`: it holds what the 101 needed, let go once it went out.
-      const { session } = pending;
-      const { path } = session.call;
-      const done = () => {
-        clearTimeout(deadline);
-        this.connections--;
-        this.routeConnections.set(definition, (this.routeConnections.get(definition) ?? 1) - 1);
-        if (accepted !== undefined) this.sessions.untrack(accepted);
-      };
-      const failed = (error: unknown) => {
-        try {
-          this.logger.error(`Session on ${path} failed: ${String(error)}`, (error as Error)?.stack);
-          session.terminate();
-        } finally {
-          done();
-        }
-      };
-      let handled: Promise<void>;
+      taken.begin(definition, pending.session);
       try {
-        handled = definition.handle(pending);
+        definition.handle(pending, taken);
       } catch (error) {
-        handled = Promise.reject(error); // counted as taken above: released the same way
+        taken.failed(error); // counted as taken above: released the same way
       }
-      over = handled.then(done, failed);
-      if (accepted !== undefined) {
-        this.sessions.track(accepted, over);
-      } else {
-        // Still deciding (guards, interceptors, pipes, a REQUEST-scoped controller loading): one that hangs must
-        // not hold the socket forever; accept() then finds it ended. Its connection slot stays taken until the
-        // route settles, so that hung guards cannot pile up past maxConnections. A route that decided at once
-        // answered above, with no timer.
-        deadline = setTimeout(
-          () => refuseUpgrade(request, socket, 503, `Upgrade not decided within ${definition.handshakeTimeout} ms`),
-          definition.handshakeTimeout,
-        );
-        deadline.unref();
-      }
+      taken.armDeadline(request, socket);
     } catch (error) {
       this.logger.error(`Upgrade of ${request.url ?? '?'} failed: ${String(error)}`, (error as Error)?.stack);
       refuseUpgrade(request, socket, 500, 'Internal server error');
