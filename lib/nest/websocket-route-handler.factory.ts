@@ -110,10 +110,9 @@ export class WebSocketRouteHandlerFactory {
       dressUpgradeRequest(httpAdapter, pending.session);
       // Made first: REQUEST-scoped providers (WEBSOCKET_SESSION) find the session through it while loading.
       const exchange = createUpgradeExchange(httpAdapter, pending.session);
-      load(exchange).then(
-        (pipeline) => (pipeline === undefined ? outcome.done() : pipeline(pending, exchange, outcome)),
-        (error: unknown) => outcome.failed(error),
-      );
+      load(exchange)
+        .then((pipeline) => (pipeline === undefined ? outcome.done() : pipeline(pending, exchange, outcome)))
+        .catch((error: unknown) => outcome.failed(error));
     };
   }
 
@@ -278,10 +277,9 @@ export class WebSocketRouteHandlerFactory {
     };
     // Not an async function: its frame would hold the exchange while the session runs.
     return (pending, exchange, outcome) => {
-      decide(pending, exchange ?? exchangeOf(pending)).then(
-        (args) => (args === undefined ? outcome.done() : run(pending.session, args, outcome)),
-        (error: unknown) => outcome.failed(error),
-      );
+      decide(pending, exchange ?? exchangeOf(pending))
+        .then((args) => (args === undefined ? outcome.done() : run(pending.session, args, outcome)))
+        .catch((error: unknown) => outcome.failed(error));
     };
   }
 }
