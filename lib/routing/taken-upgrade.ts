@@ -85,9 +85,14 @@ export class TakenUpgrade implements AcceptHooks, UpgradeOutcome, SessionLease {
   }
 
   failed(error: unknown): void {
-    if (this.ended) return;
+    const path = this.session?.call.path ?? '?';
+    if (this.ended) {
+      // Nothing left to release or drop, but a bug all the same.
+      logger.error(`Session on ${path} failed after it ended: ${String(error)}`, (error as Error)?.stack);
+      return;
+    }
     try {
-      logger.error(`Session on ${this.session?.call.path ?? '?'} failed: ${String(error)}`, (error as Error)?.stack);
+      logger.error(`Session on ${path} failed: ${String(error)}`, (error as Error)?.stack);
       this.session?.terminate();
     } finally {
       this.done();

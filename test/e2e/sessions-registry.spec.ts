@@ -59,6 +59,12 @@ class RoomsController {
     return this.member(session);
   }
 
+  /** Says, before anything else, whether the registry already holds this session (a route with nothing to decide). */
+  @WebSocketRoute('self')
+  self(session: DefaultWebSocketServerSession) {
+    return session.sendSerialized({ listed: this.sessions.list().includes(session) });
+  }
+
   /** `say:<text>` broadcasts to the sender's room from the controller; `close` starts the server's close. */
   private async member(session: DefaultWebSocketServerSession) {
     for await (const frame of session.incoming) {
@@ -109,6 +115,11 @@ describe.each(PLATFORMS)('WebSocketSessions (%s)', (platform) => {
 
   it('is the same singleton in a service and in the controller', () => {
     expect(registry).toBe(t.app.get(WebSocketSessions));
+  });
+
+  it('holds a session from its 101 on: its method finds itself there at its first step', async () => {
+    const client = clients.track(await WsClient.connect(t.url('/self')));
+    expect(JSON.parse(await client.nextText())).toEqual({ listed: true });
   });
 
   it('lists sessions by route, params, protocol and predicate, in the order they opened', async () => {
