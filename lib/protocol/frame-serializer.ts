@@ -15,8 +15,13 @@ export interface FrameSerializerOptions {
   masking?: boolean;
 }
 
+/** Bytes of the extended payload length field (RFC 6455 §5.2). */
+function lengthFieldSize(length: number): number {
+  return length < 126 ? 0 : length < 0x10000 ? 2 : 8;
+}
+
 function headerSize(length: number, masked: boolean): number {
-  return 2 + (length < 126 ? 0 : length < 0x10000 ? 2 : 8) + (masked ? 4 : 0);
+  return 2 + lengthFieldSize(length) + (masked ? 4 : 0);
 }
 
 export function encodeFrameHeader(opcode: number, fin: boolean, rsv: number, length: number, maskKey?: Uint8Array): Buffer {
@@ -27,7 +32,7 @@ export function encodeFrameHeader(opcode: number, fin: boolean, rsv: number, len
 
 /** Writes the header at the start of `header`, which holds at least `headerSize` bytes. */
 function writeFrameHeader(header: Buffer, opcode: number, fin: boolean, rsv: number, length: number, maskKey?: Uint8Array): void {
-  const lengthBytes = length < 126 ? 0 : length < 0x10000 ? 2 : 8;
+  const lengthBytes = lengthFieldSize(length);
   header[0] = (fin ? 0x80 : 0) | ((rsv & 7) << 4) | opcode;
   const maskBit = maskKey ? 0x80 : 0;
   if (lengthBytes === 0) {

@@ -5,7 +5,7 @@
  * processes every frame going out and coming in (RFC 6455 §9).
  */
 import type { Frame } from './frame.js';
-import { HandshakeError } from './handshake.js';
+import { HandshakeError, isToken } from './handshake.js';
 
 /** One entry of a `Sec-WebSocket-Extensions` header: a name and its `name` or `name=value` parameters. */
 export class WebSocketExtensionHeader {
@@ -98,7 +98,6 @@ export function checkExtensionFactories(factories: readonly WebSocketExtensionFa
 
 /** `token` or `token=value`, where value is a token or a quoted string (RFC 6455 §9.1). */
 const EXTENSION_PARAM = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+(?:\s*=\s*(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+|"(?:[^"\\]|\\.)*"))?$/;
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
 /** Splits on `separator` except inside quoted strings; empty parts are kept. */
 function splitOutsideQuotes(text: string, separator: string): string[] {
@@ -130,7 +129,7 @@ export function parseExtensionOffers(value: string | string[] | undefined): WebS
   for (const offer of splitOutsideQuotes(joined, ',').map((part) => part.trim())) {
     if (offer.length === 0) continue;
     const [name, ...parameters] = splitOutsideQuotes(offer, ';').map((part) => part.trim());
-    if (!TOKEN.test(name) || parameters.some((parameter) => !EXTENSION_PARAM.test(parameter))) {
+    if (!isToken(name) || parameters.some((parameter) => !EXTENSION_PARAM.test(parameter))) {
       throw new HandshakeError(400, `Sec-WebSocket-Extensions has a malformed offer: ${offer}`);
     }
     parsed.push(new WebSocketExtensionHeader(name, parameters));

@@ -40,6 +40,24 @@ function channelLimits(settings: SessionSettings): ReceiveChannelLimits {
 }
 const ignore = () => undefined;
 
+/**
+ * A frame through the extensions, each step after the one before it (which may be async): outgoing
+ * frames in the extensions' order, incoming ones in reverse.
+ */
+function throughExtensions(
+  frame: Frame,
+  extensions: readonly WebSocketExtension[],
+  step: 'processOutgoingFrame' | 'processIncomingFrame',
+): Frame | Promise<Frame> {
+  const outgoing = step === 'processOutgoingFrame';
+  let result: Frame | Promise<Frame> = frame;
+  for (let n = 0; n < extensions.length; n++) {
+    const extension = extensions[outgoing ? n : extensions.length - 1 - n];
+    result = result instanceof Promise ? result.then((next) => extension[step](next)) : extension[step](result);
+  }
+  return result;
+}
+
 /** A frame handed to the connection: `written` settles as `connection.write` does. */
 interface QueuedWrite {
   written: Promise<void>;
@@ -297,20 +315,11 @@ export abstract class BaseWebSocketSession implements WebSocketServerSession, Fr
   }
 
   private processOutgoing(frame: Frame): Frame | Promise<Frame> {
-    let result: Frame | Promise<Frame> = frame;
-    for (const extension of this.extensions) {
-      result = result instanceof Promise ? result.then((next) => extension.processOutgoingFrame(next)) : extension.processOutgoingFrame(result);
-    }
-    return result;
+    return throughExtensions(frame, this.extensions, 'processOutgoingFrame');
   }
 
   private processIncoming(frame: Frame): Frame | Promise<Frame> {
-    let result: Frame | Promise<Frame> = frame;
-    for (let i = this.extensions.length - 1; i >= 0; i--) {
-      const extension = this.extensions[i];
-      result = result instanceof Promise ? result.then((next) => extension.processIncomingFrame(next)) : extension.processIncomingFrame(result);
-    }
-    return result;
+    return throughExtensions(frame, this.extensions, 'processIncomingFrame');
   }
 
   /**
