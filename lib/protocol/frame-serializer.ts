@@ -61,8 +61,9 @@ export class FrameSerializer {
    * large frames. Throws RangeError for a control frame over 125 bytes (RFC 6455 §5.5).
    */
   serialize(frame: Frame): Buffer[] {
-    if (frame.frameType.controlFrame && frame.data.length > 125) {
-      throw new RangeError(`A ${frame.frameType} frame carries at most 125 bytes, got ${frame.data.length}`);
+    const length = frame.data.length;
+    if (frame.frameType.controlFrame && length > 125) {
+      throw new RangeError(`A ${frame.frameType} frame carries at most 125 bytes, got ${length}`);
     }
     let opcode = frame.frameType.opcode;
     if (!frame.frameType.controlFrame) {
@@ -70,18 +71,22 @@ export class FrameSerializer {
       this.fragmentOpen = !frame.fin;
     }
     const rsv = (frame.rsv1 ? 4 : 0) | (frame.rsv2 ? 2 : 0) | (frame.rsv3 ? 1 : 0);
-    let payload = frame.data;
-    let maskKey: Buffer | undefined;
-    if (this.options.masking) {
-      maskKey = randomFillSync(Buffer.allocUnsafe(4));
-      payload = Buffer.from(payload);
-      applyMask(payload, maskKey);
+    const maskKey = this.options.masking ? randomFillSync(Buffer.allocUnsafe(4)) : undefined;
+    if (length > MERGE_LIMIT) {
+      const header = encodeFrameHeader(opcode, frame.fin, rsv, length, maskKey);
+      if (maskKey !== undefined) {
+        // A client masks a copy: the payload is the caller's.
+        const masked = Buffer.from(frame.data);
+        applyMask(masked, maskKey);
+        return [header, masked];
+      }
+      return [header, frame.data];
     }
-    if (payload.length > MERGE_LIMIT) return [encodeFrameHeader(opcode, frame.fin, rsv, payload.length, maskKey), payload];
-    const size = headerSize(payload.length, maskKey !== undefined);
-    const bytes = Buffer.allocUnsafe(size + payload.length);
-    writeFrameHeader(bytes, opcode, frame.fin, rsv, payload.length, maskKey);
-    payload.copy(bytes, size);
+    const size = headerSize(length, maskKey !== undefined);
+    const bytes = Buffer.allocUnsafe(size + length);
+    writeFrameHeader(bytes, opcode, frame.fin, rsv, length, maskKey);
+    frame.data.copy(bytes, size);
+    if (maskKey !== undefined) applyMask(bytes.subarray(size), maskKey);
     return [bytes];
   }
 }

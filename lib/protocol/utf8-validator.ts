@@ -61,9 +61,20 @@ export class Utf8Validator {
   /** Feeds the next bytes; false as soon as they cannot be valid UTF-8. */
   update(bytes: Uint8Array): boolean {
     let state = this.state;
-    if (state === ACCEPT && isUtf8(bytes)) return true;
-    for (let i = 0; i < bytes.length && state !== REJECT; i++) {
-      state = TRANSITION[state + CLASS[bytes[i]]];
+    let i = 0;
+    // The end of a character the previous bytes stopped inside.
+    while (state !== ACCEPT && state !== REJECT && i < bytes.length) state = step(state, bytes[i++]);
+    if (state === ACCEPT && i < bytes.length) {
+      // From a character boundary on, Node's native check; when the bytes end in a non-ASCII
+      // character, they may stop inside it: the state machine takes that one.
+      const end = bytes.length;
+      let last = end;
+      if (bytes[end - 1] >= 0x80) {
+        last = end - 1;
+        while (last > i && end - last < 4 && (bytes[last] & 0xc0) === 0x80) last--;
+      }
+      if (last > i && !isUtf8(i === 0 && last === end ? bytes : bytes.subarray(i, last))) state = REJECT;
+      for (let j = last; j < end && state !== REJECT; j++) state = step(state, bytes[j]);
     }
     this.state = state;
     return state !== REJECT;
@@ -80,6 +91,10 @@ export class Utf8Validator {
     this.state = ACCEPT;
     return complete;
   }
+}
+
+function step(state: number, byte: number): number {
+  return TRANSITION[state + CLASS[byte]];
 }
 
 /** A whole message at once: Node's native check. */

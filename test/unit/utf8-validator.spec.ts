@@ -121,6 +121,21 @@ describe('Utf8Validator: valid text split anywhere', () => {
     }
   });
 
+  it('long chunks of non-ASCII text, each stopping inside a character, validate', () => {
+    const bytes = Buffer.from('κόσμε €𝄞 '.repeat(5000), 'utf8');
+    for (const size of [4095, 4096, 4097, 65538]) {
+      const chunks: Buffer[] = [];
+      for (let at = 0; at < bytes.length; at += size) chunks.push(bytes.subarray(at, at + size));
+      expect(chunks.some((chunk) => !isValidUtf8(chunk))).toBe(true);
+      expect(validateChunks(chunks)).toBe(true);
+      const broken = Buffer.from(bytes);
+      broken[broken.length - 2000] = 0xff;
+      const brokenChunks: Buffer[] = [];
+      for (let at = 0; at < broken.length; at += size) brokenChunks.push(broken.subarray(at, at + size));
+      expect(validateChunks(brokenChunks)).toBe(false);
+    }
+  });
+
   it('a chunk ending mid-character is not complete until the rest comes', () => {
     const validator = new Utf8Validator();
     expect(validator.update(Uint8Array.from([0xf0, 0x9d]))).toBe(true);
@@ -241,16 +256,20 @@ describe('Utf8Validator against TextDecoder (fatal) on random byte strings', () 
 
   it('whole, in random chunks, and via isValidUtf8: the same verdict as the oracle', () => {
     const rand = prng(99);
-    const mismatches: string[] = [];
-    for (const bytes of samples) {
-      const expected = oracleValid(bytes);
+    const split = (bytes: Buffer, maxSize: number) => {
       const chunks: Buffer[] = [];
       for (let at = 0; at < bytes.length; ) {
-        const size = 1 + randomInt(rand, 4);
+        const size = 1 + randomInt(rand, maxSize);
         chunks.push(bytes.subarray(at, at + size));
         at += size;
       }
-      const got = [validateChunks([bytes]), validateChunks(chunks), isValidUtf8(bytes)];
+      return chunks;
+    };
+    const mismatches: string[] = [];
+    for (const bytes of samples) {
+      const expected = oracleValid(bytes);
+      // Short chunks, and chunks long enough that most hold whole characters before the one they may stop inside.
+      const got = [validateChunks([bytes]), validateChunks(split(bytes, 4)), validateChunks(split(bytes, 16)), isValidUtf8(bytes)];
       if (got.some((verdict) => verdict !== expected)) mismatches.push(`${bytes.toString('hex')}: ${got} vs ${expected}`);
     }
     expect(mismatches).toEqual([]);
