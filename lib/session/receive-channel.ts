@@ -5,11 +5,18 @@
  */
 import { ClosedReceiveChannelError } from './channel-errors.js';
 
-/** A pending `receive()` (settles with the item), or a pending iterator step (settles with an IteratorResult). */
-interface Waiter {
-  resolve(value: unknown): void;
-  reject(error: Error): void;
-  iterating: boolean;
+type Resolve = (value: unknown) => void;
+type Reject = (error: Error) => void;
+
+/**
+ * The resolving functions of the promise being made (see `wait`): one shared executor stores them here,
+ * read right after `new Promise` returns, instead of a closure and its context per wait.
+ */
+let madeResolve: Resolve | undefined;
+let madeReject: Reject | undefined;
+function keepResolvers(resolve: Resolve, reject: Reject): void {
+  madeResolve = resolve;
+  madeReject = reject;
 }
 
 const DONE: IteratorReturnResult<undefined> = Object.freeze({ value: undefined, done: true });
@@ -35,7 +42,10 @@ export class BoundedReceiveChannel<T> implements ReceiveChannel<T> {
   private readonly items: T[] = [];
   private head = 0;
   private queuedBytes = 0;
-  private waiter: Waiter | undefined;
+  /** A pending `receive()` (settles with the item) or iterator step (settles with an IteratorResult): its resolving functions. */
+  private waitResolve: Resolve | undefined;
+  private waitReject: Reject | undefined;
+  private waitIterating = false;
   private closed = false;
 
   constructor(
@@ -58,10 +68,10 @@ export class BoundedReceiveChannel<T> implements ReceiveChannel<T> {
   /** Producer side: queues an item, or hands it straight to a waiting receiver. */
   offer(item: T): void {
     if (this.closed) return;
-    const waiter = this.waiter;
-    if (waiter !== undefined) {
-      this.waiter = undefined;
-      waiter.resolve(waiter.iterating ? { value: item, done: false } : item);
+    const resolve = this.waitResolve;
+    if (resolve !== undefined) {
+      this.waitResolve = this.waitReject = undefined;
+      resolve(this.waitIterating ? { value: item, done: false } : item);
       return;
     }
     this.items.push(item);
@@ -72,11 +82,12 @@ export class BoundedReceiveChannel<T> implements ReceiveChannel<T> {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    const waiter = this.waiter;
-    this.waiter = undefined;
+    const resolve = this.waitResolve;
+    const reject = this.waitReject;
+    this.waitResolve = this.waitReject = undefined;
     // A loop over `incoming` just ends: no error is built for it.
-    if (waiter?.iterating) waiter.resolve(DONE);
-    else waiter?.reject(new ClosedReceiveChannelError());
+    if (this.waitIterating) resolve?.(DONE);
+    else reject?.(new ClosedReceiveChannelError());
   }
 
   /** The next item, or undefined when none is queued. */
@@ -119,14 +130,17 @@ export class BoundedReceiveChannel<T> implements ReceiveChannel<T> {
   }
 
   private wait<R>(iterating: boolean): Promise<R> {
-    if (this.waiter !== undefined) {
+    if (this.waitResolve !== undefined) {
       return Promise.reject(new Error('incoming has one reader at a time: a receive() is already waiting'));
     }
-    return new Promise<R>((resolve, reject) => {
-      this.waiter = { resolve: resolve as (value: unknown) => void, reject, iterating };
-      // The queue is empty, so a producer paused on a full queue can go on.
-      this.producer.pump();
-    });
+    const promise = new Promise<unknown>(keepResolvers) as Promise<R>;
+    this.waitResolve = madeResolve;
+    this.waitReject = madeReject;
+    madeResolve = madeReject = undefined;
+    this.waitIterating = iterating;
+    // The queue is empty, so a producer paused on a full queue can go on.
+    this.producer.pump();
+    return promise;
   }
 }
 
