@@ -52,15 +52,13 @@ import { deferred, sleep, within } from '../support/async.js';
 import { ClientTracker } from '../support/client-tracker.js';
 import { PLATFORMS, startApp, type Platform, type TestApp } from '../support/nest-app.js';
 import { RawClient } from '../support/raw-client.js';
+import { runCounter } from '../support/run-counter.js';
 import { WsClient } from '../support/ws-client.js';
 
 // ---------------------------------------------------------------------------
 // What the app reports to the tests; reset before each test.
 
-/** How many times each route method ran. */
-const ran = new Map<string, number>();
-const hit = (name: string) => ran.set(name, (ran.get(name) ?? 0) + 1);
-const runs = (name: string) => ran.get(name) ?? 0;
+const { hit, runs, clear: clearRuns } = runCounter();
 
 /** What the inspecting guard saw of its execution context. */
 let guardSaw: Record<string, unknown> | undefined;
@@ -730,7 +728,7 @@ async function rawRefusal(port: number, path: string, status: number, headers: R
 }
 
 beforeEach(() => {
-  ran.clear();
+  clearRuns();
   guardSaw = undefined;
   filterSaw = [];
   lastSession = undefined;

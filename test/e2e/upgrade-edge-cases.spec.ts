@@ -41,6 +41,7 @@ import { deferred, sleep, within } from '../support/async.js';
 import { ClientTracker } from '../support/client-tracker.js';
 import { PLATFORMS, startApp, type Platform, type TestApp } from '../support/nest-app.js';
 import { closePayload, RawClient } from '../support/raw-client.js';
+import { runCounter } from '../support/run-counter.js';
 import { WsClient } from '../support/ws-client.js';
 
 // ---------------------------------------------------------------------------
@@ -170,9 +171,7 @@ const firstBytes = (bytes: Buffer) => bytes.subarray(0, STATUS_LINE_PREFIX).toSt
 
 const clients = new ClientTracker();
 
-const ran = new Map<string, number>();
-const hit = (name: string) => ran.set(name, (ran.get(name) ?? 0) + 1);
-const runs = (name: string) => ran.get(name) ?? 0;
+const { hit, runs, clear: clearRuns } = runCounter();
 
 /** What `session.send()` in a REQUEST-scoped provider's constructor came to: 'sent' or the error's message. */
 let welcomeOutcome = deferred<string>();
@@ -208,7 +207,7 @@ class RecordingLogger implements LoggerService {
 const logger = new RecordingLogger();
 
 beforeEach(() => {
-  ran.clear();
+  clearRuns();
   welcomeOutcome = deferred<string>();
   decision = newDecision();
   logger.reset();

@@ -32,6 +32,7 @@ import { sleep, within } from '../support/async.js';
 import { ClientTracker } from '../support/client-tracker.js';
 import { PLATFORMS, startApp, type Platform, type TestApp } from '../support/nest-app.js';
 import { Opcode, RawClient } from '../support/raw-client.js';
+import { runCounter } from '../support/run-counter.js';
 
 // ---------------------------------------------------------------------------
 // What a route method sees of its upgrade request.
@@ -107,9 +108,7 @@ function reportOf(session: DefaultWebSocketServerSession): Report {
   };
 }
 
-const ran = new Map<string, number>();
-const hit = (name: string) => ran.set(name, (ran.get(name) ?? 0) + 1);
-const runs = (name: string) => ran.get(name) ?? 0;
+const { hit, runs, clear: clearRuns } = runCounter();
 
 @Injectable()
 class AllowGuard implements CanActivate {
@@ -254,7 +253,7 @@ class DeadlineController {
 
 const clients = new ClientTracker();
 afterEach(() => clients.dropAll());
-beforeEach(() => ran.clear());
+beforeEach(() => clearRuns());
 
 /** Opens a raw upgrade on `target` exactly as written (the `ws` client would resolve dot segments itself). */
 async function reportAt(t: TestApp, target: string): Promise<Report> {
