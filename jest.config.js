@@ -3,6 +3,8 @@ export default {
   testEnvironment: 'node',
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.spec.ts'],
+  // test/consumer/ installs the packed library into fresh apps: its own config, `npm run test:consumer`.
+  testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/consumer/'],
   extensionsToTreatAsEsm: ['.ts'],
   moduleNameMapper: {
     '^nest-websocket-routes$': '<rootDir>/lib/index.ts',

@@ -1,0 +1,136 @@
+/**
+ * The library as users get it: `npm pack` of this checkout (which builds dist/ on prepack), and fresh apps in the
+ * OS temp dir that install the tarball the way a user's project would. Shared by the consumer tests.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The checkout under test. */
+export const REPO_ROOT = fileURLToPath(new URL('../../..', import.meta.url));
+
+/** Set by the consumer Jest config's global setup, so every spec file installs the same tarball. */
+export const TARBALL_ENV = 'NEST_WS_ROUTES_TARBALL';
+
+const COMMAND_TIMEOUT_MS = 240_000;
+
+export interface CommandOutput {
+  stdout: string;
+  stderr: string;
+}
+
+export interface RunOptions {
+  /** Added to the (npm-free) environment. */
+  env?: Record<string, string>;
+  timeoutMs?: number;
+}
+
+/**
+ * Runs a command to its end; rejects with its output when it fails, so a test failure shows why.
+ * npm's own `npm_*` variables are dropped: a nested npm would otherwise take this repository's settings
+ * (prefix, package name) when tests are started through `npm run`.
+ */
+export function runCommand(command: string, args: string[], cwd: string, options: RunOptions = {}): Promise<CommandOutput> {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.toLowerCase().startsWith('npm_')));
+  return new Promise((resolve, reject) => {
+    execFile(
+      command,
+      args,
+      { cwd, env: { ...env, ...options.env }, timeout: options.timeoutMs ?? COMMAND_TIMEOUT_MS, maxBuffer: 64 * 1024 * 1024 },
+      (error, stdout, stderr) => {
+        if (error) {
+          reject(new Error(`\`${command} ${args.join(' ')}\` in ${cwd} failed: ${error.message}\n${stdout}\n${stderr}`));
+        } else {
+          resolve({ stdout, stderr });
+        }
+      },
+    );
+  });
+}
+
+/** Packs this checkout into a new temp directory and returns the tarball's path (prepack builds dist/ first). */
+export async function packLibrary(): Promise<string> {
+  const destination = await mkdtemp(join(tmpdir(), 'nest-websocket-routes-pack-'));
+  const { stdout } = await runCommand('npm', ['pack', '--json', '--pack-destination', destination], REPO_ROOT);
+  // --json prints the report after prepack's own output, so the JSON is the last thing on stdout.
+  const report = JSON.parse(stdout.slice(stdout.indexOf('[\n'))) as Array<{ filename: string }>;
+  return join(destination, report[0].filename);
+}
+
+let packedInThisProcess: Promise<string> | undefined;
+
+/** The tarball of this checkout: the one the global setup packed, else packed once by this spec file. */
+export function packedTarball(): Promise<string> {
+  const packed = process.env[TARBALL_ENV];
+  if (packed !== undefined && existsSync(packed)) return Promise.resolve(packed);
+  packedInThisProcess ??= packLibrary();
+  return packedInThisProcess;
+}
+
+/** The version of a package in this repository's node_modules: what the lock file holds, so npm finds it in its cache. */
+export function repoVersion(packageName: string): string {
+  const manifest = join(REPO_ROOT, 'node_modules', packageName, 'package.json');
+  return (JSON.parse(readFileSync(manifest, 'utf8')) as { version: string }).version;
+}
+
+/** The library's peer dependencies, each at the version this repository tests with. */
+export function peerDependencyVersions(): Record<string, string> {
+  const manifest = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as {
+    peerDependencies: Record<string, string>;
+  };
+  return Object.fromEntries(Object.keys(manifest.peerDependencies).map((name) => [name, repoVersion(name)]));
+}
+
+export interface FreshAppOptions {
+  /** Directory name prefix in the OS temp dir. */
+  name: string;
+  /** name -> version, range or `file:` path (e.g. `file:${await packedTarball()}`). */
+  dependencies: Record<string, string>;
+  devDependencies?: Record<string, string>;
+}
+
+export interface FreshApp {
+  readonly dir: string;
+  /** Writes a file, relative to the app's directory, making its folders. */
+  writeFile(relativePath: string, content: string): Promise<void>;
+  /** Runs a command in the app's directory. */
+  run(command: string, args: string[], options?: RunOptions): Promise<CommandOutput>;
+  remove(): Promise<void>;
+}
+
+/**
+ * A new ESM app (`"type": "module"`) in the OS temp dir, outside this repository, with its dependencies installed
+ * by `npm install` (offline first from npm's cache).
+ */
+export async function createFreshApp(options: FreshAppOptions): Promise<FreshApp> {
+  const dir = await mkdtemp(join(tmpdir(), `${options.name}-`));
+  const app: FreshApp = {
+    dir,
+    writeFile: async (relativePath, content) => {
+      const path = join(dir, relativePath);
+      await mkdir(dirname(path), { recursive: true });
+      await writeFile(path, content);
+    },
+    run: (command, args, runOptions) => runCommand(command, args, dir, runOptions),
+    remove: () => rm(dir, { recursive: true, force: true }),
+  };
+  const manifest = {
+    name: options.name,
+    version: '0.0.0',
+    private: true,
+    type: 'module',
+    dependencies: options.dependencies,
+    devDependencies: options.devDependencies ?? {},
+  };
+  await app.writeFile('package.json', `${JSON.stringify(manifest, null, 2)}\n`);
+  try {
+    await app.run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund']);
+  } catch (error) {
+    await app.remove();
+    throw error;
+  }
+  return app;
+}
