@@ -8,9 +8,10 @@ export default {
   ...base,
   roots: ['<rootDir>/test/consumer'],
   testPathIgnorePatterns: ['/node_modules/'],
-  globalSetup: '<rootDir>/test/consumer/support/global-setup.ts',
-  globalTeardown: '<rootDir>/test/consumer/support/global-teardown.ts',
-  // Each spec installs packages and compiles an app: one at a time is faster than sharing 2 cores.
+  globalSetup: '<rootDir>/test/consumer/support/global-setup.js',
+  globalTeardown: '<rootDir>/test/consumer/support/global-teardown.js',
+  // One spec at a time: each installs packages and compiles an app (faster than sharing 2 cores), and the first
+  // to need the tarball packs it into the run's directory while no other spec is packing (prepack rebuilds dist/).
   maxWorkers: 1,
   testTimeout: 300000,
 };

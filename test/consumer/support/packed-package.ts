@@ -3,7 +3,7 @@
  * OS temp dir that install the tarball the way a user's project would. Shared by the consumer tests.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -12,8 +12,8 @@ import { fileURLToPath } from 'node:url';
 /** The checkout under test. */
 export const REPO_ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 
-/** Set by the consumer Jest config's global setup, so every spec file installs the same tarball. */
-export const TARBALL_ENV = 'NEST_WS_ROUTES_TARBALL';
+/** Set by the consumer Jest config's global setup: the run's directory for the tarball, shared by its spec files. */
+const PACK_DIR_ENV = 'NEST_WS_ROUTES_PACK_DIR';
 
 const COMMAND_TIMEOUT_MS = 240_000;
 
@@ -51,23 +51,27 @@ export function runCommand(command: string, args: string[], cwd: string, options
   });
 }
 
-/** Packs this checkout into a new temp directory and returns the tarball's path (prepack builds dist/ first). */
-export async function packLibrary(): Promise<string> {
-  const destination = await mkdtemp(join(tmpdir(), 'nest-websocket-routes-pack-'));
+/** Packs this checkout into `destination` and returns the tarball's path (prepack builds dist/ first). */
+export async function packLibrary(destination: string): Promise<string> {
   const { stdout } = await runCommand('npm', ['pack', '--json', '--pack-destination', destination], REPO_ROOT);
-  // --json prints the report after prepack's own output, so the JSON is the last thing on stdout.
-  const report = JSON.parse(stdout.slice(stdout.indexOf('[\n'))) as Array<{ filename: string }>;
+  const report = JSON.parse(stdout) as Array<{ filename: string }>;
   return join(destination, report[0].filename);
 }
 
-let packedInThisProcess: Promise<string> | undefined;
+let packedInThisFile: Promise<string> | undefined;
 
-/** The tarball of this checkout: the one the global setup packed, else packed once by this spec file. */
+/**
+ * The tarball of this checkout, packed once per Jest run: into the run's directory from the global setup, where
+ * a later spec file finds it; without that setup, into a directory of this spec file's own.
+ */
 export function packedTarball(): Promise<string> {
-  const packed = process.env[TARBALL_ENV];
-  if (packed !== undefined && existsSync(packed)) return Promise.resolve(packed);
-  packedInThisProcess ??= packLibrary();
-  return packedInThisProcess;
+  packedInThisFile ??= (async () => {
+    const shared = process.env[PACK_DIR_ENV];
+    const destination = shared ?? (await mkdtemp(join(tmpdir(), 'nest-websocket-routes-pack-')));
+    const existing = readdirSync(destination).find((file) => file.endsWith('.tgz'));
+    return existing === undefined ? packLibrary(destination) : join(destination, existing);
+  })();
+  return packedInThisFile;
 }
 
 /** The version of a package in this repository's node_modules: what the lock file holds, so npm finds it in its cache. */

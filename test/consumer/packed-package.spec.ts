@@ -1,0 +1,203 @@
+/**
+ * The package users install: `npm pack` of this checkout, installed into a fresh app outside the repository with
+ * only the peer dependencies and an HTTP platform, compiled against the installed types (strict, NodeNext) and run.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { createFreshApp, packedTarball, peerDependencyVersions, REPO_ROOT, repoVersion, type FreshApp } from './support/packed-package.js';
+import { WsClient } from '../support/ws-client.js';
+
+const APP_MODULE = `
+import { Controller, Module } from '@nestjs/common';
+import { WebSocketRoute, WebSocketsModule, WsSession, type DefaultWebSocketServerSession } from 'nest-websocket-routes';
+
+@Controller()
+class EchoController {
+  @WebSocketRoute('echo')
+  async echo(@WsSession() session: DefaultWebSocketServerSession): Promise<void> {
+    for await (const frame of session.incoming) await session.send(frame);
+  }
+}
+
+@Module({ imports: [WebSocketsModule.forRoot()], controllers: [EchoController] })
+export class AppModule {}
+`;
+
+const MAIN = `
+import 'reflect-metadata';
+import { NestFactory } from '@nestjs/core';
+import type { AddressInfo } from 'node:net';
+import { AppModule } from './app.module.js';
+
+const app = await NestFactory.create(AppModule, { logger: false });
+await app.listen(0, '127.0.0.1');
+console.log(\`listening on \${(app.getHttpServer().address() as AddressInfo).port}\`);
+`;
+
+const TESTING_CHECK = `
+import 'reflect-metadata';
+import { NestFactory } from '@nestjs/core';
+import { connectWebSocket, WebSocketHandshakeError, type WebSocketTestClient } from 'nest-websocket-routes/testing';
+import { AppModule } from './app.module.js';
+
+const app = await NestFactory.create(AppModule, { logger: false });
+const client: WebSocketTestClient = await connectWebSocket(app, '/echo');
+client.send('through the testing entry point');
+const echoed = await client.receiveText();
+const close = await client.close(1000);
+const refusal = await connectWebSocket(app, '/nowhere').catch((error: unknown) => error);
+await app.close();
+console.log(JSON.stringify({
+  echoed,
+  closeCode: close.code,
+  refusedStatus: refusal instanceof WebSocketHandshakeError ? refusal.status : String(refusal),
+}));
+`;
+
+// Never run: compiles only if the installed declarations are the real types (an \`any\` would make each directive unused).
+const TYPES_CHECK = `
+import type { DefaultWebSocketServerSession } from 'nest-websocket-routes';
+import type { WebSocketTestClient } from 'nest-websocket-routes/testing';
+
+export async function misuse(session: DefaultWebSocketServerSession, client: WebSocketTestClient): Promise<void> {
+  // @ts-expect-error send takes text, bytes or a Frame
+  await session.send(42);
+  // @ts-expect-error receiveText resolves to a string
+  const length: number = await client.receiveText();
+  console.log(length);
+}
+`;
+
+const TSCONFIG = {
+  compilerOptions: {
+    target: 'ES2022',
+    module: 'NodeNext',
+    moduleResolution: 'NodeNext',
+    lib: ['ES2023'],
+    types: ['node'],
+    strict: true,
+    experimentalDecorators: true,
+    emitDecoratorMetadata: true,
+    // Off, so the package's own .d.ts files are checked too, not only what the app uses of them.
+    skipLibCheck: false,
+    rootDir: 'src',
+    outDir: 'dist',
+  },
+  include: ['src'],
+};
+
+const STARTUP_TIMEOUT_MS = 30_000;
+
+/** Every file under a directory, as paths relative to it. */
+function filesUnder(root: string, dir = root): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) =>
+    entry.isDirectory() ? filesUnder(root, join(dir, entry.name)) : [relative(root, join(dir, entry.name))],
+  );
+}
+
+/** Starts `node dist/main.js` in the app and resolves with the port it printed. */
+function startServer(app: FreshApp): Promise<{ server: ChildProcess; port: number }> {
+  const server = spawn(process.execPath, ['dist/main.js'], { cwd: app.dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  return new Promise((resolve, reject) => {
+    const fail = (why: string) => {
+      clearTimeout(timer);
+      server.kill();
+      reject(new Error(`${why}; its output:\n${output}`));
+    };
+    const timer = setTimeout(() => fail('the app printed no port in time'), STARTUP_TIMEOUT_MS);
+    server.on('exit', (code) => fail(`the app exited with ${code}`));
+    server.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    server.stdout!.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      const port = /listening on (\d+)/.exec(output)?.[1];
+      if (port === undefined) return;
+      clearTimeout(timer);
+      server.removeAllListeners('exit');
+      resolve({ server, port: Number(port) });
+    });
+  });
+}
+
+describe('the packed library in a fresh app', () => {
+  let app: FreshApp;
+  let installed: string;
+
+  beforeAll(async () => {
+    const tarball = await packedTarball();
+    app = await createFreshApp({
+      name: 'nest-websocket-routes-consumer',
+      dependencies: {
+        'nest-websocket-routes': `file:${tarball}`,
+        ...peerDependencyVersions(),
+        '@nestjs/platform-express': repoVersion('@nestjs/platform-express'),
+      },
+      devDependencies: { '@types/node': repoVersion('@types/node') },
+    });
+    installed = join(app.dir, 'node_modules', 'nest-websocket-routes');
+    await app.writeFile('tsconfig.json', JSON.stringify(TSCONFIG, null, 2));
+    await app.writeFile('src/app.module.ts', APP_MODULE);
+    await app.writeFile('src/main.ts', MAIN);
+    await app.writeFile('src/testing-check.ts', TESTING_CHECK);
+    await app.writeFile('src/types-check.ts', TYPES_CHECK);
+  });
+
+  afterAll(async () => {
+    await app?.remove();
+  });
+
+  it('holds the built library with types for both entry points, and no tests, sources or build output', () => {
+    const manifest = JSON.parse(readFileSync(join(installed, 'package.json'), 'utf8')) as {
+      exports: Record<string, { types: string; default: string }>;
+    };
+    for (const entry of ['.', './testing']) {
+      expect(existsSync(join(installed, manifest.exports[entry].types))).toBe(true);
+      expect(existsSync(join(installed, manifest.exports[entry].default))).toBe(true);
+    }
+    const files = filesUnder(installed);
+    expect(files).toEqual(expect.arrayContaining(['dist/index.js', 'dist/index.d.ts', 'dist/testing/index.js', 'dist/testing/index.d.ts']));
+    const outsideDist = files.filter((file) => !file.startsWith('dist/'));
+    expect(outsideDist.sort()).toEqual(['README.md', 'package.json']);
+    expect(files.filter((file) => /\.ts$/.test(file) && !file.endsWith('.d.ts'))).toEqual([]);
+    expect(files.filter((file) => /spec|test\/|^build\/|bench|sample/.test(file.replace('dist/testing/', '')))).toEqual([]);
+  });
+
+  it('ships every source map with the sources it points at', () => {
+    const maps = filesUnder(installed).filter((file) => file.endsWith('.map'));
+    expect(maps.length).toBeGreaterThan(0);
+    const missing = maps.flatMap((file) => {
+      const map = JSON.parse(readFileSync(join(installed, file), 'utf8')) as { sources: string[]; sourcesContent?: Array<string | null> };
+      return map.sources.filter(
+        (source, index) =>
+          typeof map.sourcesContent?.[index] !== 'string' && !existsSync(join(installed, dirname(file), source)),
+      ).map((source) => `${file} -> ${source}`);
+    });
+    expect(missing).toEqual([]);
+  });
+
+  it("compiles a strict NodeNext app against the installed package's types", async () => {
+    await app.run(process.execPath, [join(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json']);
+    expect(existsSync(join(app.dir, 'dist', 'main.js'))).toBe(true);
+  });
+
+  it('serves a route: a ws client gets its message echoed', async () => {
+    const { server, port } = await startServer(app);
+    const exited = new Promise((resolve) => server.once('exit', resolve));
+    try {
+      const client = await WsClient.connect(`ws://127.0.0.1:${port}/echo`);
+      client.ws.send('hello from a fresh app');
+      expect((await client.next()).data.toString()).toBe('hello from a fresh app');
+      client.ws.close(1000);
+      expect((await client.closed).code).toBe(1000);
+    } finally {
+      server.kill();
+      await exited;
+    }
+  });
+
+  it('runs nest-websocket-routes/testing from the package against the same route', async () => {
+    const { stdout } = await app.run(process.execPath, ['dist/testing-check.js']);
+    expect(JSON.parse(stdout)).toEqual({ echoed: 'through the testing entry point', closeCode: 1000, refusedStatus: 404 });
+  });
+});
