@@ -1,8 +1,9 @@
 /**
  * The server side of the opening handshake (RFC 6455 §4.2), without I/O:
  * checks the upgrade request's headers, computes the accept key, picks a
- * subprotocol, and writes the 101 or error response text. Extension offers
- * are parsed and negotiated in websocket-extension.ts.
+ * subprotocol, and writes the 101 or the error response (a JSON body, as
+ * Nest's HTTP errors). Extension offers are parsed and negotiated in
+ * websocket-extension.ts.
  */
 import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
@@ -52,7 +53,9 @@ export function validateUpgradeRequest(method: string | undefined, headers: Inco
   if (!hasToken(headers.upgrade, 'websocket')) throw new HandshakeError(400, 'Upgrade header does not offer websocket');
   if (!hasToken(headers.connection, 'upgrade')) throw new HandshakeError(400, 'Connection header does not contain Upgrade');
   if (headers['sec-websocket-version'] !== SUPPORTED_VERSION) {
-    throw new HandshakeError(426, 'Unsupported Sec-WebSocket-Version', { 'Sec-WebSocket-Version': SUPPORTED_VERSION });
+    throw new HandshakeError(426, `Unsupported Sec-WebSocket-Version: this server speaks version ${SUPPORTED_VERSION}`, {
+      'Sec-WebSocket-Version': SUPPORTED_VERSION,
+    });
   }
   const key = headers['sec-websocket-key'];
   if (key === undefined || !KEY_PATTERN.test(key.trim())) {
@@ -100,13 +103,29 @@ export function switchingProtocolsResponse(key: string, protocol?: string, exten
   return lines.join('\r\n') + '\r\n\r\n';
 }
 
-/** A complete HTTP/1.1 response that refuses the upgrade and closes the connection. */
+/** The body Nest's `HttpException` gives a string message (`new ForbiddenException('...')`), so every refusal reads alike. */
+export interface ErrorBody {
+  message: string;
+  /** The status's reason phrase. */
+  error: string;
+  statusCode: number;
+}
+
+function reasonPhrase(status: number): string {
+  return STATUS_CODES[status] ?? 'Error';
+}
+
+export function errorBody(status: number, message: string): ErrorBody {
+  return { message, error: reasonPhrase(status), statusCode: status };
+}
+
+/** A complete HTTP/1.1 response that refuses the upgrade with an `errorBody` and closes the connection. */
 export function errorResponse(status: number, message: string, headers: Record<string, string> = {}): string {
-  const body = message + '\n';
+  const body = JSON.stringify(errorBody(status, message));
   const lines = [
-    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}`,
+    `HTTP/1.1 ${status} ${reasonPhrase(status)}`,
     'Connection: close',
-    'Content-Type: text/plain; charset=utf-8',
+    'Content-Type: application/json; charset=utf-8',
     `Content-Length: ${Buffer.byteLength(body)}`,
     ...Object.entries(headers).map(([name, value]) => `${name}: ${value}`),
   ];

@@ -27,7 +27,7 @@ const RESOLVED: Promise<void> = Promise.resolve();
 
 /** The deadline's callback: one function for all upgrades, what it needs passed as the timer's arguments. */
 function refuseUndecided(request: IncomingMessage, socket: Duplex, timeout: number): void {
-  refuseUpgrade(request, socket, 503, `Upgrade not decided within ${timeout} ms`);
+  refuseUpgrade(request, socket, 503, `Upgrade not decided within ${timeout} ms (handshakeTimeout): a guard, interceptor or pipe took too long`);
 }
 
 export class TakenUpgrade implements AcceptHooks, UpgradeOutcome, SessionLease {

@@ -9,6 +9,7 @@ import type { Duplex } from 'node:stream';
 import { Injectable, Logger } from '@nestjs/common';
 import type { HttpServer } from '@nestjs/common';
 import { CloseCode, CloseReason } from '../protocol/close-reason.js';
+import { errorBody } from '../protocol/handshake.js';
 import type { WebSocketApplicationContext } from '../session/websocket-session.js';
 import { parseRequestTarget } from '../upgrade/request-target.js';
 import { prepareSession, refuseUpgrade } from '../upgrade/websocket-upgrade.js';
@@ -191,6 +192,9 @@ function pathMatchingOf(httpAdapter: HttpServer): PathMatching {
   }
 }
 
+/** What a plain GET on a WebSocket path gets: the same JSON as the handshake's refusals. */
+const UPGRADE_REQUIRED = errorBody(426, 'This path only speaks WebSocket: connect with a WebSocket client (Upgrade: websocket)');
+
 /**
  * A plain GET on a WebSocket path answers 426. Registered after Nest's own
  * routes, so an HTTP route on the same path keeps its GETs (Fastify refuses
@@ -200,8 +204,8 @@ function registerUpgradeRequired(httpAdapter: HttpServer, path: string): void {
   const reply = (_request: unknown, response: unknown) => {
     httpAdapter.setHeader(response, 'Upgrade', 'websocket');
     httpAdapter.setHeader(response, 'Sec-WebSocket-Version', '13');
-    httpAdapter.setHeader(response, 'Content-Type', 'text/plain; charset=utf-8');
-    httpAdapter.reply(response, 'Upgrade Required: this path only speaks WebSocket\n', 426);
+    httpAdapter.setHeader(response, 'Content-Type', 'application/json; charset=utf-8');
+    httpAdapter.reply(response, UPGRADE_REQUIRED, 426);
   };
   const normalized = httpAdapter.normalizePath?.(path) ?? path;
   try {

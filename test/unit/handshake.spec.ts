@@ -251,20 +251,27 @@ describe('errorResponse', () => {
     [400, 'Bad Request', 'Missing or malformed Sec-WebSocket-Key', {}],
     [405, 'Method Not Allowed', 'GET only', { Allow: 'GET' }],
     [426, 'Upgrade Required', 'Unsupported Sec-WebSocket-Version', { 'Sec-WebSocket-Version': '13' }],
-  ])('%i: status line, Connection: close, extra headers, Content-Length = body bytes', (status, reason, message, extra) => {
+    [503, 'Service Unavailable', 'Server is shutting down', {}],
+  ])('%i: status line, Connection: close, extra headers, a JSON body as Nest answers HTTP errors', (status, reason, message, extra) => {
     const { statusLine, headers, body } = parseResponse(errorResponse(status, message, extra));
     expect(statusLine).toBe(`HTTP/1.1 ${status} ${reason}`);
     expect(headers['connection']).toBe('close');
-    expect(body).toBe(message + '\n');
-    expect(Number(headers['content-length'])).toBe(message.length + 1); // ASCII: one byte per char
+    expect(headers['content-type']).toBe('application/json; charset=utf-8');
+    expect(JSON.parse(body)).toEqual({ message, error: reason, statusCode: status });
+    expect(Number(headers['content-length'])).toBe(body.length); // ASCII: one byte per char
     for (const [name, value] of Object.entries(extra)) expect(headers[name.toLowerCase()]).toBe(value);
   });
 
-  it('counts Content-Length in bytes, not characters', () => {
-    // "é€" + "\n" = C3 A9 + E2 82 AC + 0A = 6 bytes, 3 characters.
-    const { headers, body } = parseResponse(errorResponse(400, 'é€'));
-    expect(body).toBe('é€\n');
-    expect(headers['content-length']).toBe('6');
+  it('has the keys in the order Nest writes them', () => {
+    const { body } = parseResponse(errorResponse(403, 'Origin not allowed'));
+    expect(body).toBe('{"message":"Origin not allowed","error":"Forbidden","statusCode":403}');
+  });
+
+  it('counts Content-Length in bytes, not characters, and escapes what JSON must', () => {
+    const { headers, body } = parseResponse(errorResponse(400, 'é€"'));
+    expect(body).toBe('{"message":"é€\\"","error":"Bad Request","statusCode":400}');
+    // 58 characters; é is 2 bytes and € 3 in UTF-8: 60 bytes.
+    expect(headers['content-length']).toBe('60');
   });
 
   it("is read correctly by Node's HTTP client (an independent parser)", async () => {
@@ -287,7 +294,8 @@ describe('errorResponse', () => {
       expect(response.statusCode).toBe(426);
       expect(response.headers['sec-websocket-version']).toBe('13');
       expect(response.headers['connection']).toBe('close');
-      expect(body.toString('utf8')).toBe('Nicht unterstützt – €\n');
+      expect(response.headers['content-type']).toBe('application/json; charset=utf-8');
+      expect(JSON.parse(body.toString('utf8'))).toEqual({ message: 'Nicht unterstützt – €', error: 'Upgrade Required', statusCode: 426 });
       expect(Number(response.headers['content-length'])).toBe(body.length);
     } finally {
       for (const socket of sockets) socket.destroy();
