@@ -1,6 +1,7 @@
 /**
  * The package users install: `npm pack` of this checkout, installed into a fresh app outside the repository with
- * only the peer dependencies and an HTTP platform, compiled against the installed types (strict, NodeNext) and run.
+ * only the peer dependencies and an HTTP platform, compiled against the installed types (strict, NodeNext) and run;
+ * and the same library installed from git, which npm builds with the prepare script.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -199,5 +200,31 @@ describe('the packed library in a fresh app', () => {
   it('runs nest-websocket-routes/testing from the package against the same route', async () => {
     const { stdout } = await app.run(process.execPath, ['dist/testing-check.js']);
     expect(JSON.parse(stdout)).toEqual({ echoed: 'through the testing entry point', closeCode: 1000, refusedStatus: 404 });
+  });
+});
+
+describe('the library installed from git', () => {
+  let app: FreshApp | undefined;
+
+  afterAll(async () => {
+    await app?.remove();
+  });
+
+  it('builds on install (prepare) and imports from both entry points', async () => {
+    // npm clones the repository's HEAD, installs its devDependencies there and runs its prepare script.
+    app = await createFreshApp({
+      name: 'nest-websocket-routes-git-consumer',
+      dependencies: { 'nest-websocket-routes': `git+file://${REPO_ROOT}`, ...peerDependencyVersions() },
+    });
+    const installed = join(app.dir, 'node_modules', 'nest-websocket-routes');
+    expect(existsSync(join(installed, 'dist', 'index.d.ts'))).toBe(true);
+    expect(existsSync(join(installed, 'dist', 'testing', 'index.d.ts'))).toBe(true);
+    const imports = `
+      import 'reflect-metadata';
+      const main = await import('nest-websocket-routes');
+      const testing = await import('nest-websocket-routes/testing');
+      console.log(JSON.stringify([typeof main.WebSocketsModule.forRoot, typeof testing.connectWebSocket]));`;
+    const { stdout } = await app.run(process.execPath, ['--input-type=module', '--eval', imports]);
+    expect(JSON.parse(stdout)).toEqual(['function', 'function']);
   });
 });
