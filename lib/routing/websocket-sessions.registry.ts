@@ -62,25 +62,32 @@ export class WebSocketSessions {
   /**
    * Sends one text (string), binary (bytes) or frame to every selected
    * session, all at once; resolves when each send resolved or failed. A
-   * session that is closing counts as failed and does not fail the others.
+   * session that is closing counts as failed and does not fail the others,
+   * so the promise never rejects for a peer that left: not awaiting it is
+   * safe. It rejects only for the caller's mistakes (a selector that throws,
+   * content that is no text nor bytes).
    */
-  broadcast<S extends WebSocketServerSession = WebSocketServerSession>(
+  async broadcast<S extends WebSocketServerSession = WebSocketServerSession>(
     selector: WebSocketSessionsSelector<S> | Iterable<S>,
     content: string | Uint8Array | Frame,
   ): Promise<BroadcastResult> {
+    // `async`: a selector that throws rejects the call instead of throwing into the caller's turn.
     // One frame for all: the payload is encoded once, and server frames are never masked, so never changed.
     const frame =
       typeof content === 'string' ? new Frame.Text(content) : content instanceof Frame ? content : new Frame.Binary(content);
     return settle(this.select(selector).map((session) => session.send(frame)));
   }
 
-  /** Sends a value through the selected sessions' converter (JSON by default), as `sendSerialized`. */
-  broadcastSerialized<T = unknown>(
+  /**
+   * Sends a value through the selected sessions' converter (JSON by default), as `sendSerialized`;
+   * a converter that throws counts as failed sends. Resolves as `broadcast` does.
+   */
+  async broadcastSerialized<T = unknown>(
     selector: WebSocketSessionsSelector | Iterable<WebSocketServerSession>,
     value: T,
   ): Promise<BroadcastResult> {
-    // Once per converter (routes may set their own); inside the promise, so a converter
-    // that throws counts as failed sends instead of throwing into the caller's turn.
+    // Once per converter (routes may set their own); inside each send's promise, so a converter
+    // that throws counts as failed sends.
     const frames = new Map<WebSocketServerSession['converter'], Frame>();
     return settle(
       this.select(selector).map(async (session) => {

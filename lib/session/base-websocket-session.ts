@@ -10,7 +10,7 @@ import { Frame } from '../protocol/frame.js';
 import { FrameType } from '../protocol/frame-type.js';
 import { WebSocketProtocolError } from '../protocol/protocol-error.js';
 import type { WebSocketExtension } from '../protocol/websocket-extension.js';
-import { ClosedSendChannelError } from './channel-errors.js';
+import { ClosedSendChannelError, closedSend, quietly } from './channel-errors.js';
 import { BoundedReceiveChannel, type ReceiveChannelLimits } from './receive-channel.js';
 import { handlerFailure } from './handler-failure.js';
 import type { WebSocketConverter } from './websocket-converter.js';
@@ -77,6 +77,10 @@ export abstract class BaseWebSocketSession implements WebSocketServerSession, Fr
   /** Settles once the last frame queued behind async extension work was handed to the connection. */
   private outgoingTail: Promise<void> | undefined;
   private outgoingQueuedBytes = 0;
+  /** A Close is on its way (queued behind extension work) or the session is ending: sends are over before the connection knows. */
+  private sendsStopped = false;
+  /** The peer does not read (maxBufferedBytes): reported and closed once. */
+  private sendBufferFull = false;
 
   constructor(
     protected readonly connection: WebSocketConnection,
@@ -107,6 +111,10 @@ export abstract class BaseWebSocketSession implements WebSocketServerSession, Fr
     return this.applicationRef;
   }
 
+  get isActive(): boolean {
+    return !this.sendsStopped && !this.sendBufferFull && this.connection.acceptsFrames;
+  }
+
   get canReceive(): boolean {
     return !this.receivingThroughExtensions && this.hasRoom();
   }
@@ -117,8 +125,13 @@ export abstract class BaseWebSocketSession implements WebSocketServerSession, Fr
   }
 
   send(content: string | Uint8Array | Frame): Promise<void> {
-    const frame =
-      typeof content === 'string' ? new Frame.Text(content) : content instanceof Frame ? content : new Frame.Binary(content);
+    let frame: Frame;
+    try {
+      frame = typeof content === 'string' ? new Frame.Text(content) : content instanceof Frame ? content : new Frame.Binary(content);
+    } catch (error) {
+      // Content that is no text nor bytes: the caller's mistake, a visible rejection rather than a throw.
+      return Promise.reject(error);
+    }
     return this.sendFrame(frame);
   }
 
@@ -131,7 +144,14 @@ export abstract class BaseWebSocketSession implements WebSocketServerSession, Fr
   }
 
   sendSerialized(value: unknown): Promise<void> {
-    return this.send(this.converter.serialize(value));
+    let serialized: Frame;
+    try {
+      serialized = this.converter.serialize(value);
+    } catch (error) {
+      // A value the converter refuses is the caller's to see: a visible rejection rather than a throw.
+      return Promise.reject(error);
+    }
+    return this.send(serialized);
   }
 
   async receiveDeserialized<T = unknown>(): Promise<T> {
@@ -221,8 +241,10 @@ export abstract class BaseWebSocketSession implements WebSocketServerSession, Fr
     this.closeConnection(new CloseReason(CloseCode.GOING_AWAY, 'Idle timeout'));
   }
 
-  /** The Close goes behind what is queued; `end()` drops TCP after the close timeout if the peer still does not read. */
+  /** The Close goes behind what is queued; `end()` drops TCP after the close timeout if the peer still does not read. Once. */
   onSendBufferFull(): void {
+    if (this.sendBufferFull) return;
+    this.sendBufferFull = true;
     BaseWebSocketSession.logger.warn(
       `Closing ${this.call.path} with 1008: the peer does not read, more than maxBufferedBytes ${this.settings.maxBufferedBytes} queued`,
     );
@@ -246,19 +268,31 @@ export abstract class BaseWebSocketSession implements WebSocketServerSession, Fr
 
   /** Sends a frame through the extensions, in order; resolves as `connection.write` does. */
   protected write(frame: Frame): Promise<void> {
-    if (this.extensions.length === 0) return this.connection.write(frame);
-    // Frames waiting for extension work count against maxBufferedBytes too; the Close always goes.
-    if (this.outgoingTail !== undefined && frame.frameType !== FrameType.CLOSE && this.outgoingQueuedBytes > this.settings.maxBufferedBytes) {
+    // Before the 101 the connection refuses the frame: it must not advance an extension's state (deflate's context).
+    if (this.extensions.length === 0 || !this.connection.isStarted) return this.connection.write(frame);
+    if (frame.frameType === FrameType.CLOSE) {
+      this.sendsStopped = true;
+    } else if (this.outgoingTail !== undefined && this.outgoingQueuedBytes > this.settings.maxBufferedBytes) {
+      // Frames waiting for extension work count against maxBufferedBytes too; the Close always goes.
       if (!this.connection.closeFrameSent) this.onSendBufferFull();
-      return Promise.reject(new ClosedSendChannelError());
+      return closedSend();
     }
     let queued: QueuedWrite | Promise<QueuedWrite>;
     try {
       queued = this.queueFrame(frame);
     } catch (error) {
-      return Promise.reject(this.outgoingFailure(error));
+      return quietly(Promise.reject(this.outgoingFailure(error)));
     }
-    return queued instanceof Promise ? queued.then(({ written }) => written, (error: unknown) => Promise.reject(this.outgoingFailure(error))) : queued.written;
+    if (!(queued instanceof Promise)) return queued.written;
+    // A promise of its own, so marked as the connection's refusals are: one more for a frame that waits for extension work.
+    return quietly(
+      queued.then(
+        ({ written }) => written,
+        (error: unknown) => {
+          throw this.outgoingFailure(error);
+        },
+      ),
+    );
   }
 
   /**
@@ -273,6 +307,7 @@ export abstract class BaseWebSocketSession implements WebSocketServerSession, Fr
 
   /** Ends TCP once what is queued (and `close`, if given and no Close went out yet) was handed to the connection. */
   protected endAfterQueued(close?: Frame): void {
+    this.sendsStopped = true;
     if (this.extensions.length === 0) {
       if (close !== undefined && !this.connection.closeFrameSent) this.connection.write(close).catch(ignore);
       this.connection.end();

@@ -59,6 +59,11 @@ export class DefaultWebSocketServerSessionImpl extends BaseWebSocketSession impl
     this.resolveCloseReasonPromise = undefined;
   }
 
+  /** False from the moment the session begins closing, before its Close frame goes out. */
+  get isActive(): boolean {
+    return !this.closing && super.isActive;
+  }
+
   /** The pinger starts with the session, not before: no Ping may precede the 101. */
   open(): void {
     super.open();

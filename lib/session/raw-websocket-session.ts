@@ -19,9 +19,19 @@ export class RawWebSocketServerSession extends BaseWebSocketSession {
     this.incoming.close();
   }
 
-  /** Sends a Close frame and nothing else: the handler runs the rest of the close sequence. */
-  async close(reason: CloseReason = new CloseReason(CloseCode.NORMAL)): Promise<void> {
-    await this.write(new Frame.Close(fitCloseReason(reason)));
+  /**
+   * Sends a Close frame and nothing else: the handler runs the rest of the close sequence. Not `async`:
+   * the write's own promise is returned, so a refused Close rejects quietly as refused sends do.
+   */
+  close(reason: CloseReason = new CloseReason(CloseCode.NORMAL)): Promise<void> {
+    let frame: Frame;
+    try {
+      frame = new Frame.Close(fitCloseReason(reason));
+    } catch (error) {
+      // A code that may not go on the wire is the caller's mistake: a visible rejection.
+      return Promise.reject(error);
+    }
+    return this.write(frame);
   }
 
   sendFrame(frame: Frame): Promise<void> {

@@ -10,7 +10,7 @@ import { FrameType } from '../protocol/frame-type.js';
 import { FrameParser, type FrameParserOptions } from '../protocol/frame-parser.js';
 import { FrameSerializer } from '../protocol/frame-serializer.js';
 import { WebSocketProtocolError } from '../protocol/protocol-error.js';
-import { ClosedSendChannelError } from './channel-errors.js';
+import { ClosedSendChannelError, closedSend, quietly } from './channel-errors.js';
 
 export interface FrameReceiver {
   /** False stops parsing (and reading the socket) until `pump()` is called again. */
@@ -151,6 +151,11 @@ export class WebSocketConnection {
     return this.closeFrameWritten;
   }
 
+  /** Whether a data frame written now would be taken: started, not ended or closed, no Close out, buffer not overrun. */
+  get acceptsFrames(): boolean {
+    return this.writable && !this.closeFrameWritten && !this.sendBufferFull;
+  }
+
   /** Sets the session's limits; before `start()`. */
   setLimits(limits: ConnectionLimits): void {
     this.maxBufferedBytes = limits.maxBufferedBytes;
@@ -247,10 +252,14 @@ export class WebSocketConnection {
     }
   }
 
-  /** Writes a frame; resolves at once while the socket's buffer has room, else on 'drain'. */
+  /**
+   * Writes a frame; resolves at once while the socket's buffer has room, else on 'drain'. A write the
+   * connection refuses (gone, closing, buffer full) rejects quietly (see `quietly`); a caller's mistake
+   * (before the 101, a frame that cannot be serialized) rejects as usual, for the caller to see.
+   */
   write(frame: Frame): Promise<void> {
     if (!this.started) return Promise.reject(notOpenError());
-    if (!this.writable || this.closeFrameWritten) return Promise.reject(new ClosedSendChannelError());
+    if (!this.writable || this.closeFrameWritten) return closedSend();
     let parts: Buffer[];
     try {
       parts = this.serializer.serialize(frame);
@@ -267,7 +276,7 @@ export class WebSocketConnection {
         this.sendBufferFull = true;
         this.receiver?.onSendBufferFull();
       }
-      return Promise.reject(new ClosedSendChannelError());
+      return closedSend();
     }
     let ok: boolean;
     if (parts.length === 1) {
@@ -338,8 +347,9 @@ export class WebSocketConnection {
     this.idleTimer = undefined;
   }
 
+  /** One promise for every write waiting on the same 'drain', marked once: it rejects if the socket closes first. */
   private waitForDrain(): Promise<void> {
-    this.drain ??= new Promise<void>((resolve, reject) => {
+    this.drain ??= quietly(new Promise<void>((resolve, reject) => {
       const onDrain = () => {
         this.socket.off('close', onClose);
         this.drain = undefined;
@@ -352,7 +362,7 @@ export class WebSocketConnection {
       };
       this.socket.once('drain', onDrain);
       this.socket.once('close', onClose);
-    });
+    }));
     return this.drain;
   }
 }

@@ -27,15 +27,37 @@ export interface WebSocketSession {
   readonly masking: boolean;
   readonly extensions: readonly WebSocketExtension[];
   readonly converter: WebSocketConverter;
+  /**
+   * Whether the session may still send, as Ktor's `isActive`: true from the 101 on, false for good once
+   * the connection closed, a Close frame went out (a default session: once it began closing, when either
+   * side asked), or sends were refused because the peer does not read (`maxBufferedBytes`).
+   *
+   * Once it is false, sends fail with `ClosedSendChannelError` (a default session that began closing
+   * because of the peer still lets out what is sent in that same turn, ahead of its Close). Code that sends
+   * without awaiting (a timer, an event, a loop over sessions) may check it first to skip the work:
+   * `if (session.isActive) session.send(update)`. It need not for safety: a send nobody awaits never
+   * becomes an unhandled rejection, whenever the peer left.
+   */
+  readonly isActive: boolean;
 
-  /** Sends a text (string), binary (bytes) or any frame; resolves when the socket can take more. */
+  /**
+   * Sends a text (string), binary (bytes) or any frame; resolves when the socket can take more.
+   * Rejects with `ClosedSendChannelError` once the connection is gone or closing; not awaited, that
+   * rejection is dropped (never an unhandled rejection). Content that is not text or bytes rejects with a TypeError.
+   */
   send(content: string | Uint8Array | Frame): Promise<void>;
-  /** Resolves when everything sent so far has been handed to the operating system. */
+  /** Resolves when everything sent so far has been handed to the operating system, or the connection is gone. */
   flush(): Promise<void>;
-  /** Sends a Close frame (1000 by default). A default session then runs the close handshake. */
+  /**
+   * Sends a Close frame (1000 by default). A default session then runs the close handshake, and resolves
+   * once its Close was handed on (at once if it was closing or closed already). A raw session's close is a
+   * send: it rejects, as `send` does, once the connection is gone or a Close went out. Rejects with a
+   * RangeError for a code that may not be sent (1004-1006, 1015-2999, or outside 1000-4999).
+   */
   close(reason?: CloseReason): Promise<void>;
   /** Drops the TCP connection at once, with no close handshake. */
   terminate(): void;
+  /** Sends `value` through `converter` (JSON by default), as `send`; rejects with the converter's error when it cannot serialize it. */
   sendSerialized(value: unknown): Promise<void>;
   receiveDeserialized<T = unknown>(): Promise<T>;
 }

@@ -13,6 +13,7 @@ import { FrameParser } from '../protocol/frame-parser.js';
 import { FrameSerializer } from '../protocol/frame-serializer.js';
 import { FrameType } from '../protocol/frame-type.js';
 import { WebSocketProtocolError } from '../protocol/protocol-error.js';
+import { quietly } from '../session/channel-errors.js';
 import { WebSocketReceiveError } from './testing-errors.js';
 
 /** The server's Close frame: its code (1005 when it carried none) and reason text. */
@@ -63,7 +64,9 @@ export interface WebSocketTestClient {
    * Runs the close handshake: sends Close (1000 by default) unless one was
    * sent already, and resolves with the server's Close once it came back and
    * the TCP connection ended. Rejects when the server does not close within
-   * the client's timeout (the socket is then dropped) or ended without a Close.
+   * the client's timeout (the socket is then dropped) or ended without a Close;
+   * not awaited (cleanup), that rejection is dropped, never an unhandled
+   * rejection. Rejects with a RangeError for a code that may not be sent.
    */
   close(code?: number, reason?: string): Promise<ReceivedClose>;
   /** Drops the TCP connection at once, with no close handshake. Safe to call at any time. */
@@ -213,10 +216,23 @@ export class TestClientConnection implements WebSocketTestClient {
     });
   }
 
-  async close(code = 1000, reason = ''): Promise<ReceivedClose> {
+  close(code = 1000, reason = ''): Promise<ReceivedClose> {
+    let frame: Frame;
+    try {
+      frame = new Frame.Close(new CloseReason(code, reason));
+    } catch (error) {
+      // A code that may not be sent is the test's mistake: a visible rejection, and nothing sent.
+      return Promise.reject(error);
+    }
+    // Often called without awaiting, in a test's cleanup: a server that then closes badly must not
+    // surface as an unhandled rejection (failing the run, or a later test); awaited, it still rejects.
+    return quietly(this.closeHandshake(frame));
+  }
+
+  private async closeHandshake(frame: Frame): Promise<ReceivedClose> {
     if (!this.closeSent && !this.socketGone && this.socket.writable) {
       this.closeSent = true;
-      this.write(new Frame.Close(new CloseReason(code, reason)));
+      this.write(frame);
       // Backpressure stops here: the server's Close must be read even behind unread messages.
       this.process();
     }
