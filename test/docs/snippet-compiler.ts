@@ -5,7 +5,7 @@
  * everything else to the repo's node_modules. One program holds every block
  * as a virtual file, so the library and Nest's types are checked once.
  */
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import ts from 'typescript';
 import { type MarkdownBlock, repositoryRoot } from './markdown-blocks.js';
 
@@ -54,15 +54,22 @@ interface VirtualFile {
   text: string;
   /** Lines the ts-context puts before the block. */
   contextLines: number;
-  /** Packages the block may import although the repo does not have them: its page installs them for its example app. */
+  /** Packages the block may import although the repo does not have them: its page tells the user to install them. */
   installedByPage: Set<string>;
 }
 
-/** Package names a page's `sh run` blocks install with npm (the example app's own packages). */
-export function packagesInstalledBy(blocks: MarkdownBlock[]): Set<string> {
+/** The directories from the virtual root down to the file's own. */
+function ancestorsBelowRoot(path: string): string[] {
+  const directories: string[] = [];
+  for (let directory = dirname(path); directory.startsWith(VIRTUAL_ROOT); directory = dirname(directory)) directories.push(directory);
+  return directories;
+}
+
+/** Package names a page's `sh` blocks install with npm (a test runner, a compiler plugin: not the repo's). */
+function packagesInstalledBy(blocks: MarkdownBlock[]): Set<string> {
   const names = new Set<string>();
   for (const block of blocks) {
-    if (block.language !== 'sh' || !block.words.includes('run')) continue;
+    if (block.language !== 'sh') continue;
     for (const command of block.code.split('\n')) {
       const words = command.trim().split(/\s+/);
       if (words[0] !== 'npm' || !['install', 'i', 'add'].includes(words[1])) continue;
@@ -91,7 +98,7 @@ export function compileSnippets(pagesBlocks: MarkdownBlock[][]): Map<MarkdownBlo
         block,
         text: context + block.code,
         contextLines: context ? context.split('\n').length - 1 : 0,
-        installedByPage: block.file ? installedByPage : new Set(),
+        installedByPage,
       });
     }
   }
@@ -101,6 +108,10 @@ export function compileSnippets(pagesBlocks: MarkdownBlock[][]): Map<MarkdownBlo
   const readRealFile = host.readFile.bind(host);
   const realFileExists = host.fileExists.bind(host);
   host.fileExists = (path) => files.has(path) || realFileExists(path);
+  // Module resolution looks for a file only in a directory that exists: the virtual ones do.
+  const virtualDirectories = new Set([...files.keys()].flatMap((path) => ancestorsBelowRoot(path)));
+  const realDirectoryExists = host.directoryExists?.bind(host) ?? ts.sys.directoryExists;
+  host.directoryExists = (path) => virtualDirectories.has(path) || realDirectoryExists(path);
   host.readFile = (path) => files.get(path)?.text ?? readRealFile(path);
   const getRealSourceFile = host.getSourceFile.bind(host);
   host.getSourceFile = (path, languageVersion, onError, shouldCreate) => {
@@ -123,7 +134,10 @@ export function compileSnippets(pagesBlocks: MarkdownBlock[][]): Map<MarkdownBlo
 
 const CANNOT_FIND_MODULE = 2307;
 
-/** An import of a package the page's example app installs and the repo does not: the consumer test checks that block in the app. */
+/**
+ * An import of a package the page installs and the repo does not (Vitest's config): its names are `any` here,
+ * the rest of the block is still checked, and the consumer tests run the page's example app with the package.
+ */
 function isPageInstalledPackage(diagnostic: ts.Diagnostic, sourceFile: ts.SourceFile, file: VirtualFile): boolean {
   if (diagnostic.code !== CANNOT_FIND_MODULE || diagnostic.start === undefined) return false;
   const specifier = sourceFile.text.slice(diagnostic.start, diagnostic.start + (diagnostic.length ?? 0)).replace(/^['"]|['"]$/g, '');
