@@ -12,12 +12,13 @@ import { selectExceptionFilterMetadata } from '@nestjs/common/internal';
 import type { ExceptionsHandler } from '@nestjs/core/exceptions/exceptions-handler.js';
 import type { ExternalExceptionsHandler } from '@nestjs/core/exceptions/external-exceptions-handler.js';
 import { ExecutionContextHost } from '@nestjs/core/internal';
-import { isObservable } from 'rxjs';
+import { isObservable, lastValueFrom } from 'rxjs';
 import { CloseReason, fitCloseMessage, isValidWireCloseCode } from '../protocol/close-reason.js';
 import type { BaseWebSocketSession } from '../session/base-websocket-session.js';
 import { handlerFailure, INTERNAL_ERROR, isConnectionGoneError } from '../session/handler-failure.js';
 import { WebSocketCloseException } from '../session/websocket-close.exception.js';
 import type { UpgradeExchange } from './upgrade-exchange.js';
+import type { FilterOrigin, WebSocketFilterMetadata } from './websocket-exception-filters.js';
 
 /** `@Next()` has no Express `next` to give on an upgrade. */
 export const noNext = () => undefined;
@@ -66,16 +67,20 @@ export function answerRefusal(
   }
 }
 
-/** The filters Nest's RouterExceptionFilters put in the handler, most specific first. */
-function customFiltersOf(handler: ExceptionsHandler): ExceptionFilterMetadata[] {
-  return (handler as unknown as { filters: ExceptionFilterMetadata[] }).filters;
+/** The filters Nest's context put in the handler, most specific first. */
+function customFiltersOf<Metadata extends ExceptionFilterMetadata = ExceptionFilterMetadata>(
+  handler: ExceptionsHandler | ExternalExceptionsHandler,
+): Metadata[] {
+  return (handler as unknown as { filters: Metadata[] }).filters;
 }
 
 /**
  * An error after the 101: the filters see it in a 'ws' context
  * (`switchToWs().getClient()` is the session) and may return the CloseReason
- * to close with; unhandled, it closes as `handlerFailure` says. Logged once:
- * Nest's handler logs plain errors, this logs the rest.
+ * to close with. Unhandled, or when the filter fails (one written for HTTP
+ * only reaches for a response there is none of), it closes as
+ * `handlerFailure` says. Logged once: Nest's handler logs plain errors, this
+ * logs the rest.
  */
 export async function closeReasonAfterFilters(
   error: unknown,
@@ -87,19 +92,22 @@ export async function closeReasonAfterFilters(
   const path = session.call.path;
   const host = new ExecutionContextHost([session]);
   host.setType('ws');
+  // Selected here rather than by handler.next(), which would not say which filter failed.
+  const filter = selectExceptionFilterMetadata(customFiltersOf<WebSocketFilterMetadata>(handler), error) as
+    | WebSocketFilterMetadata
+    | undefined;
   let handled: unknown;
-  try {
-    handled = await handler.next(error as Error, host);
-  } catch (unhandled) {
-    const { reason, level } = handlerFailure(unhandled);
-    if (unhandled !== error && !(unhandled instanceof WebSocketCloseException)) {
-      logger.error(`An exception filter failed on ${path}: ${String(unhandled)}`, (unhandled as Error)?.stack);
-    } else if (level === 'warn' || (level === 'error' && !(error instanceof Error))) {
-      // Nest's handler logged it already if it is a plain Error.
-      logger[level](`Closing ${path} with ${reason?.code}: ${String(error)}`);
+  if (filter !== undefined) {
+    try {
+      const result: unknown = filter.func(error, host);
+      handled = await (isObservable(result) ? lastValueFrom(result, { defaultValue: undefined }) : result);
+    } catch (thrown) {
+      // Throwing a WebSocketCloseException chooses its close; rethrowing the error leaves it unhandled.
+      if (thrown instanceof WebSocketCloseException) handled = thrown;
+      else if (thrown !== error) reportFailedFilter(filter.origin, thrown, path, logger);
     }
-    return reason;
   }
+  if (handled === undefined) return unhandledCloseReason(error, handler, host, path, logger);
   const chosen = handled instanceof WebSocketCloseException ? handled.closeReason : handled;
   if (!(chosen instanceof CloseReason)) return INTERNAL_ERROR;
   if (!isValidWireCloseCode(chosen.code)) {
@@ -107,4 +115,43 @@ export async function closeReasonAfterFilters(
     return INTERNAL_ERROR;
   }
   return new CloseReason(chosen.code, fitCloseMessage(chosen.message));
+}
+
+/** No filter chose the close: Nest's own handler logs a plain error, as on an HTTP route, and `handlerFailure` picks the code. */
+function unhandledCloseReason(
+  error: unknown,
+  handler: ExternalExceptionsHandler,
+  host: ExecutionContextHost,
+  path: string,
+  logger: LoggerService,
+): CloseReason | undefined {
+  try {
+    handler.catch(error as Error, host);
+  } catch {
+    // Nest's default always throws the error back: that is how it says "not handled".
+  }
+  const { reason, level } = handlerFailure(error);
+  if (level === 'warn' || (level === 'error' && !(error instanceof Error))) {
+    logger[level](`Closing ${path} with ${reason?.code}: ${String(error)}`);
+  }
+  return reason;
+}
+
+/**
+ * A filter that fails after the 101 is most often Nest's documented HTTP
+ * filter, used globally: said once per filter class with the way to fix it,
+ * since a busy route would otherwise repeat it for every session.
+ */
+function reportFailedFilter(origin: FilterOrigin, failure: unknown, path: string, logger: LoggerService): void {
+  if (origin.warned) {
+    logger.debug?.(`${origin.name} failed on ${path} after the 101 again: ${String(failure)}`);
+    return;
+  }
+  origin.warned = true;
+  logger.warn(
+    `${origin.name} failed on the WebSocket route ${path} after the 101 (${String(failure)}), so the session closes with ` +
+      `the default code: 1008 for a 4xx HttpException, a WebSocketCloseException's own code, else 1011. After the 101, ` +
+      `filters run with host.getType() === 'ws': check it before host.switchToHttp() to handle both. ` +
+      `Said once per filter class.`,
+  );
 }

@@ -8,7 +8,6 @@
  */
 import { HttpStatus, Injectable, Logger, RequestMethod, type HttpServer } from '@nestjs/common';
 import { ApplicationConfig, ContextIdFactory, ExternalContextCreator, type ContextId } from '@nestjs/core';
-import { ExternalExceptionFilterContext } from '@nestjs/core/exceptions/external-exception-filter-context.js';
 import type { NestContainer } from '@nestjs/core/injector/container.js';
 import {
   ContextUtils,
@@ -31,6 +30,7 @@ import type { DiscoveredWebSocketRoute } from '../routing/websocket-routes.explo
 import type { BaseWebSocketSession } from '../session/base-websocket-session.js';
 import type { PendingSession } from '../upgrade/websocket-upgrade.js';
 import { createUpgradeExchange, dressUpgradeRequest, type UpgradeExchange } from './upgrade-exchange.js';
+import { WebSocketExceptionFilterContext } from './websocket-exception-filters.js';
 import { answerRefusal, closeReasonAfterFilters, noNext } from './websocket-route-errors.js';
 
 // Nest's context creators take any function; the method's own signature is the user's business.
@@ -63,7 +63,7 @@ export class WebSocketRouteHandlerFactory {
   private readonly guardsContextCreator: GuardsContextCreator;
   private readonly interceptorsContextCreator: InterceptorsContextCreator;
   private readonly interceptorsConsumer = new InterceptorsConsumer();
-  private readonly webSocketFilters: ExternalExceptionFilterContext;
+  private readonly webSocketFilters: WebSocketExceptionFilterContext;
   private http: HttpParts | undefined;
 
   constructor(
@@ -77,7 +77,7 @@ export class WebSocketRouteHandlerFactory {
     this.pipesContextCreator = new PipesContextCreator(container, config);
     this.guardsContextCreator = new GuardsContextCreator(container, config);
     this.interceptorsContextCreator = new InterceptorsContextCreator(container, config);
-    this.webSocketFilters = new ExternalExceptionFilterContext(container, config);
+    this.webSocketFilters = new WebSocketExceptionFilterContext(container, config);
   }
 
   create(route: DiscoveredWebSocketRoute, httpAdapter: HttpServer): RouteUpgradeHandler {

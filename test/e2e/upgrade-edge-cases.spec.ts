@@ -25,7 +25,6 @@ import {
   UseGuards,
   type CanActivate,
   type ExceptionFilter,
-  type LoggerService,
 } from '@nestjs/common';
 import {
   CloseReason,
@@ -41,6 +40,7 @@ import { deferred, sleep, within } from '../support/async.js';
 import { ClientTracker } from '../support/client-tracker.js';
 import { PLATFORMS, startApp, type Platform, type TestApp } from '../support/nest-app.js';
 import { closePayload, RawClient } from '../support/raw-client.js';
+import { RecordingLogger } from '../support/recording-logger.js';
 import { runCounter } from '../support/run-counter.js';
 import { WsClient } from '../support/ws-client.js';
 
@@ -180,27 +180,6 @@ let welcomeOutcome = deferred<string>();
 let decision = newDecision();
 function newDecision() {
   return { entered: deferred(), verdict: deferred<boolean>() };
-}
-
-class RecordingLogger implements LoggerService {
-  warns: string[] = [];
-  errors: string[] = [];
-  log() {}
-  debug() {}
-  verbose() {}
-  warn(message: unknown) {
-    this.warns.push(String(message));
-  }
-  error(message: unknown) {
-    this.errors.push(String(message));
-  }
-  fatal(message: unknown) {
-    this.errors.push(String(message));
-  }
-  reset() {
-    this.warns = [];
-    this.errors = [];
-  }
 }
 
 /** Every app of this file logs here, so one app's `logger: false` cannot silence another's. */
