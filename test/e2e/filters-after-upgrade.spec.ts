@@ -6,7 +6,16 @@
  * however many sessions it fails on.
  */
 import 'reflect-metadata';
-import { ArgumentsHost, Catch, Controller, ExceptionFilter, ForbiddenException, HttpException, UseFilters } from '@nestjs/common';
+import {
+  ArgumentsHost,
+  Catch,
+  Controller,
+  ExceptionFilter,
+  ForbiddenException,
+  HttpException,
+  ServiceUnavailableException,
+  UseFilters,
+} from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { of, throwError, type Observable } from 'rxjs';
 import {
@@ -36,6 +45,26 @@ export class HttpExceptionFilter implements ExceptionFilter {
         timestamp: new Date().toISOString(),
         path: request.url,
       });
+  }
+}
+
+/** The filter as the README shows it: checks the context before switchToHttp(). */
+@Catch(HttpException)
+class BothContextsFilter implements ExceptionFilter {
+  catch(exception: HttpException, host: ArgumentsHost): CloseReason | void {
+    const status = exception.getStatus();
+    if (host.getType() === 'ws') {
+      // A WebSocket route after the 101: no HTTP response any more, the session closes with this.
+      return new CloseReason(status < 500 ? 1008 : 1011, exception.message);
+    }
+    const ctx = host.switchToHttp();
+    const response = ctx.getResponse<Response>();
+    const request = ctx.getRequest<Request>();
+    response.status(status).json({
+      statusCode: status,
+      timestamp: new Date().toISOString(),
+      path: request.url,
+    });
   }
 }
 
@@ -74,6 +103,12 @@ class MembersController {
   @WebSocketRoute('members')
   members(session: DefaultWebSocketServerSession) {
     return failAfterStart(session, new ForbiddenException('members only'));
+  }
+
+  @WebSocketRoute('both-contexts')
+  @UseFilters(BothContextsFilter)
+  bothContexts(session: DefaultWebSocketServerSession) {
+    return failAfterStart(session, new ServiceUnavailableException('come back later'));
   }
 
   @WebSocketRoute('async-filtered')
@@ -137,6 +172,11 @@ describe.each(PLATFORMS)('on %s', (platform: Platform) => {
     // Each refusal is still logged as the default mapping logs it, and nothing is an error.
     expect(logger.warns.filter((line) => line === 'Closing /members with 1008: ForbiddenException: members only')).toHaveLength(2);
     expect(logger.errors).toEqual([]);
+  });
+
+  it('closes with what a filter that checks host.getType() chooses, and warns of nothing', async () => {
+    expect(await closeOf('/both-contexts')).toEqual({ code: 1011, reason: 'come back later' });
+    expect(logger.warns).toEqual([]);
   });
 
   it('falls back the same way when the filter’s promise rejects', async () => {

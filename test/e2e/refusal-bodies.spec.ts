@@ -237,7 +237,8 @@ describe('WebSocketUpgrade, on a server of your own', () => {
   const port = () => (server.address() as AddressInfo).port;
 
   it('400: a request target no URL parser takes', async () => {
-    expectJsonRefusal(await answerTo(port(), upgradeRequest(port(), '//[', { 'Sec-WebSocket-Protocol': 'feed.v1' })), 400, 'Bad Request', 'Malformed request target');
+    const answer = await answerTo(port(), upgradeRequest(port(), '//[', { 'Sec-WebSocket-Protocol': 'feed.v1' }));
+    expectJsonRefusal(answer, 400, 'Bad Request', 'Malformed request target');
   });
 
   it('400: the client does not offer the subprotocol', async () => {
