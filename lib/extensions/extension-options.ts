@@ -2,6 +2,7 @@
  * The extension options users give (module-wide, per route, or to
  * WebSocketUpgrade), and the checked list of factories they resolve to.
  */
+import { describeValue } from '../protocol/describe-value.js';
 import { checkExtensionFactories, type WebSocketExtensionFactory } from '../protocol/websocket-extension.js';
 import { permessageDeflate, type PerMessageDeflateOptions } from './permessage-deflate.factory.js';
 
@@ -35,9 +36,11 @@ export function resolveExtensionFactories(...layers: Array<WebSocketExtensionOpt
     if (layer?.deflate !== undefined) deflate = layer.deflate;
     if (layer?.extensions !== undefined) extensions = layer.extensions;
   }
-  if (!Array.isArray(extensions)) throw new TypeError('WebSockets option "extensions" must be an array of extension factories');
+  if (!Array.isArray(extensions)) {
+    throw new TypeError(`WebSockets option "extensions" must be an array of extension factories, got ${describeValue(extensions)}`);
+  }
   if (typeof deflate !== 'boolean' && (typeof deflate !== 'object' || deflate === null)) {
-    throw new TypeError(`WebSockets option "deflate" must be a boolean or an options object, got ${String(deflate)}`);
+    throw new TypeError(`WebSockets option "deflate" must be a boolean or an options object, got ${describeValue(deflate)}`);
   }
   const factories = deflate === false ? [...extensions] : [...extensions, permessageDeflate(deflate === true ? {} : deflate)];
   checkExtensionFactories(factories);

@@ -5,6 +5,7 @@
  * parameter, or one whose limits the server cannot honour, is declined
  * rather than failing the handshake (§5).
  */
+import { describeValue } from '../protocol/describe-value.js';
 import type { Frame } from '../protocol/frame.js';
 import {
   WebSocketExtensionHeader,
@@ -51,13 +52,13 @@ const checkInteger = (name: string, value: unknown, minimum: number, maximum?: n
   checkIntegerOption(`deflate.${name}`, value, minimum, maximum);
 
 function checkBoolean(name: string, value: unknown): boolean {
-  if (typeof value !== 'boolean') throw new TypeError(`WebSockets option "deflate.${name}" must be a boolean, got ${String(value)}`);
+  if (typeof value !== 'boolean') throw new TypeError(`WebSockets option "deflate.${name}" must be a boolean, got ${describeValue(value)}`);
   return value;
 }
 
 export function resolveDeflateConfig(options: PerMessageDeflateOptions): PerMessageDeflateConfig {
   if (options.compressIf !== undefined && typeof options.compressIf !== 'function') {
-    throw new TypeError('WebSockets option "deflate.compressIf" must be a function');
+    throw new TypeError(`WebSockets option "deflate.compressIf" must be a function, got ${describeValue(options.compressIf)}`);
   }
   return {
     compressionLevel: checkInteger('compressionLevel', options.compressionLevel ?? -1, -1, 9),

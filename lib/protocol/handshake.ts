@@ -8,6 +8,7 @@
 import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { STATUS_CODES } from 'node:http';
+import { describeValue } from './describe-value.js';
 
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 const KEY_PATTERN = /^[A-Za-z0-9+/]{22}==$/;
@@ -74,7 +75,7 @@ export function isToken(value: string): boolean {
 /** A route's or WebSocketUpgrade's `protocol` option, checked at startup: a client could never offer anything else. */
 export function checkProtocolOption(protocol: string | undefined): string | undefined {
   if (protocol !== undefined && (typeof protocol !== 'string' || !isToken(protocol))) {
-    throw new TypeError(`WebSockets option "protocol" must be a token (letters, digits and !#$%&'*+-.^_\`|~), got ${JSON.stringify(protocol)}`);
+    throw new TypeError(`WebSockets option "protocol" must be a token (letters, digits and !#$%&'*+-.^_\`|~), got ${describeValue(protocol)}`);
   }
   return protocol;
 }

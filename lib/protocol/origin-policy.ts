@@ -5,6 +5,7 @@
  * on a WebSocket handshake; a request without one is not from a browser
  * page, and cookies are not a browser's to lend there, so it passes.
  */
+import { describeValue } from './describe-value.js';
 
 /**
  * An allowed origin: exact (`https://app.example.com`, scheme, host and
@@ -26,7 +27,7 @@ const EXACT_ORIGIN = /^[a-z][a-z0-9+.-]*:\/\/[^/?#\s]+$/i;
  */
 export function originPolicy(allowed?: readonly AllowedOrigin[]): OriginPolicy {
   if (allowed === undefined) return sameOrigin;
-  if (!Array.isArray(allowed)) throw new TypeError('WebSockets option "allowedOrigins" must be an array');
+  if (!Array.isArray(allowed)) throw new TypeError(`WebSockets option "allowedOrigins" must be an array, got ${describeValue(allowed)}`);
   const rules = allowed.map(ruleOf);
   return (origin) => origin === undefined || rules.some((rule) => rule(origin));
 }
@@ -53,7 +54,7 @@ function ruleOf(entry: AllowedOrigin): (origin: string) => boolean {
     const matcher = new RegExp(entry.source, entry.flags.replace(/[gy]/g, '')); // stateless: no lastIndex between tests
     return (origin) => matcher.test(origin);
   }
-  if (typeof entry !== 'string') throw new TypeError(`WebSockets option "allowedOrigins" has an entry that is not a string or RegExp: ${String(entry)}`);
+  if (typeof entry !== 'string') throw new TypeError(`WebSockets option "allowedOrigins" has an entry that is not a string or RegExp: ${describeValue(entry)}`);
   if (entry === '*') return () => true;
   if (entry === 'null') return (origin) => origin === 'null';
   if (!EXACT_ORIGIN.test(entry)) {

@@ -2,6 +2,7 @@
  * Session options as users give them (module-wide, per route, or to
  * WebSocketUpgrade), and the settings they resolve to once defaults are in.
  */
+import { describeValue } from '../protocol/describe-value.js';
 import { JsonWebSocketConverter, type WebSocketConverter } from './websocket-converter.js';
 
 export interface WebSocketSessionOptions {
@@ -80,7 +81,7 @@ const MAXIMUM = 2 ** 31 - 1;
 /** Throws naming the option unless the value is an integer from `minimum` to `maximum` (2^31 - 1 unless given). */
 export function checkIntegerOption(name: string, value: unknown, minimum: number, maximum = MAXIMUM): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < minimum || value > maximum) {
-    throw new TypeError(`WebSockets option "${name}" must be an integer from ${minimum} to ${maximum}, got ${String(value)}`);
+    throw new TypeError(`WebSockets option "${name}" must be an integer from ${minimum} to ${maximum}, got ${describeValue(value)}`);
   }
   return value;
 }
