@@ -10,6 +10,7 @@ import {
   Module,
   type OnApplicationShutdown,
   type OnModuleInit,
+  Optional,
 } from '@nestjs/common';
 import { DiscoveryModule, HttpAdapterHost, ModuleRef } from '@nestjs/core';
 import type { WebSocketRouteDefinition } from '../routing/mapped-websocket-route.js';
@@ -28,6 +29,7 @@ import { originPolicy } from '../protocol/origin-policy.js';
 import type { WebSocketApplicationContext } from '../session/websocket-session.js';
 import { resolveExtensionFactories } from '../extensions/extension-options.js';
 import { checkIntegerOption, resolveSessionSettings } from '../session/websocket-session-options.js';
+import { describeValue } from '../protocol/describe-value.js';
 
 const DEFAULT_SHUTDOWN_TIMEOUT = 5_000;
 /** A bound on the sockets and memory one flood can take; raise it for more. */
@@ -47,7 +49,8 @@ export class WebSocketsModule
   private readonly maxConnections: number;
 
   constructor(
-    @Inject(WEBSOCKETS_MODULE_OPTIONS) private readonly options: WebSocketsModuleOptions,
+    // Optional so that importing the bare class fails with what to do instead of Nest's unresolved-token error.
+    @Optional() @Inject(WEBSOCKETS_MODULE_OPTIONS) private readonly options: WebSocketsModuleOptions,
     private readonly explorer: WebSocketRoutesExplorer,
     private readonly handlers: WebSocketRouteHandlerFactory,
     private readonly router: WebSocketUpgradeRouter,
@@ -55,6 +58,7 @@ export class WebSocketsModule
     private readonly moduleRef: ModuleRef,
   ) {
     super();
+    checkModuleOptions(options, moduleRef);
     // Checked here too, so a bad option fails startup even in an app without routes.
     resolveSessionSettings(options);
     originPolicy(options.allowedOrigins);
@@ -99,5 +103,28 @@ export class WebSocketsModule
 
   onApplicationShutdown(): void {
     this.router.unmount();
+  }
+}
+
+/** Only forRoot / forRootAsync provide the options: a bare `imports: [WebSocketsModule]` has none. */
+function checkModuleOptions(options: WebSocketsModuleOptions | undefined, moduleRef: ModuleRef): void {
+  if (options === undefined && !hasOptionsProvider(moduleRef)) {
+    throw new Error(
+      'WebSocketsModule was imported without options: import WebSocketsModule.forRoot() (or forRootAsync()) instead of ' +
+        'WebSocketsModule, once, in the root module; it is global, so other modules need not import it',
+    );
+  }
+  if (typeof options !== 'object' || options === null) {
+    throw new TypeError(`WebSocketsModule options must be an object, got ${describeValue(options)}: a forRootAsync() factory must return them`);
+  }
+}
+
+/** Whether this module instance came from forRoot / forRootAsync, whatever its factory returned. */
+function hasOptionsProvider(moduleRef: ModuleRef): boolean {
+  try {
+    moduleRef.get(WEBSOCKETS_MODULE_OPTIONS, { strict: true });
+    return true;
+  } catch {
+    return false;
   }
 }

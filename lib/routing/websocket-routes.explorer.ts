@@ -2,9 +2,10 @@
  * Finds `@WebSocketRoute` methods on controllers at bootstrap, and composes
  * their full paths the way Nest composes an HTTP GET route's: global prefix
  * (and its `exclude`), RouterModule path, URI version, controller path,
- * method path.
+ * method path. Warns of the routes that cannot work as written (on a
+ * provider, or with a parameter no decorator fills).
  */
-import { Injectable, RequestMethod } from '@nestjs/common';
+import { Injectable, Logger, RequestMethod } from '@nestjs/common';
 import { MODULE_PATH, PATH_METADATA, VERSION_METADATA } from '@nestjs/common/constants.js';
 import { ApplicationConfig, DiscoveryService, MetadataScanner, ModulesContainer } from '@nestjs/core';
 import type { InstanceWrapper } from '@nestjs/core/injector/instance-wrapper.js';
@@ -48,6 +49,7 @@ const DEFAULT_HANDSHAKE_TIMEOUT = 10_000;
 
 @Injectable()
 export class WebSocketRoutesExplorer {
+  private readonly logger = new Logger('WebSocketRoutes');
   private readonly pathFactory: RoutePathFactory;
 
   constructor(
@@ -65,15 +67,18 @@ export class WebSocketRoutesExplorer {
     defaults: WebSocketSessionOptions & WebSocketExtensionOptions & { allowedOrigins?: AllowedOrigin[]; handshakeTimeout?: number },
   ): DiscoveredWebSocketRoute[] {
     const routes: DiscoveredWebSocketRoute[] = [];
+    const controllerPrototypes = new Set<object>();
     for (const controller of this.discovery.getControllers()) {
       const { instance, metatype, host } = controller;
       if (!instance || !metatype || !host) continue;
       const prototype = Object.getPrototypeOf(instance) as Record<string, unknown>;
+      controllerPrototypes.add(prototype);
       for (const methodName of this.scanner.getAllMethodNames(prototype)) {
         const method = prototype[methodName] as Function;
         const route = this.metadata.getRoute(method);
         if (route === undefined) continue;
         const name = `${metatype.name}.${methodName}`;
+        this.warnOfUndecoratedParameters(name, instance, methodName);
         routes.push({
           paths: this.fullPaths(metatype, host.metatype, method, route),
           protocol: named(name, () => checkProtocolOption(route.protocol)),
@@ -94,7 +99,39 @@ export class WebSocketRoutesExplorer {
         });
       }
     }
+    this.warnOfRoutesOnProviders(controllerPrototypes);
     return routes;
+  }
+
+  private warnOfUndecoratedParameters(name: string, instance: object, methodName: string): void {
+    for (const index of this.metadata.getUndecoratedParameters(instance, methodName)) {
+      this.logger.warn(
+        `${name}: parameter ${index} has no decorator, so it gets undefined (once one parameter of a route method is decorated, ` +
+          'each gets only what its decorator gives). Decorate it with @WsSession() to get the session',
+      );
+    }
+  }
+
+  /**
+   * Nest maps only controllers' routes: a `@WebSocketRoute` on a provider would be a silent 404.
+   * Each class is looked at once however many modules provide it, and costs one metadata read per
+   * method: Nest's own scanner listed (and cached) every provider's method names at startup already.
+   */
+  private warnOfRoutesOnProviders(controllerPrototypes: ReadonlySet<object>): void {
+    const scanned = new Set<object>(controllerPrototypes);
+    for (const provider of this.discovery.getProviders()) {
+      const prototype = classPrototypeOf(provider);
+      if (prototype === undefined || scanned.has(prototype)) continue;
+      scanned.add(prototype);
+      for (const methodName of this.scanner.getAllMethodNames(prototype)) {
+        if (this.metadata.getRoute((prototype as Record<string, Function>)[methodName]) === undefined) continue;
+        const className = (prototype.constructor as Function).name;
+        this.logger.warn(
+          `${className}.${methodName} has @WebSocketRoute, but ${className} is a provider, not a controller: the route is not mapped. ` +
+            `Routes belong on controllers: put ${className} in a module's \`controllers\` (with @Controller()), not its \`providers\``,
+        );
+      }
+    }
   }
 
   private fullPaths(controller: Function, module: Function, method: Function, route: WebSocketRouteMetadata): string[] {
@@ -125,6 +162,17 @@ export class WebSocketRoutesExplorer {
       (Reflect.getMetadata(MODULE_PATH, module) as string | undefined)
     );
   }
+}
+
+/**
+ * The class behind a provider, or undefined for a value or factory result that is not a class
+ * instance. Scoped providers have one too: Nest makes a prototype-only instance for them at startup.
+ */
+function classPrototypeOf(provider: InstanceWrapper): object | undefined {
+  const { instance } = provider;
+  if (typeof instance !== 'object' || instance === null) return undefined;
+  const prototype = Object.getPrototypeOf(instance) as object | null;
+  return prototype === null || prototype === Object.prototype ? undefined : prototype;
 }
 
 function controllerPaths(controller: Function): string[] {
