@@ -13,6 +13,8 @@ export interface MarkdownBlock {
   page: string;
   /** 1-based line of the opening fence. */
   line: number;
+  /** Text of the `## ` heading the block is under ('' above the first one). */
+  section: string;
   /** First word of the info string (`ts`, `sh`, `json`...). */
   language: string;
   /** The other words of the info string. */
@@ -42,6 +44,7 @@ export function documentationPages(): string[] {
 }
 
 const OPENING_FENCE = /^(\s*)(`{3,}|~{3,})\s*(.*)$/;
+const SECTION_HEADING = /^##\s+(.*?)\s*$/;
 const CONTEXT_END = '-->';
 
 /** The ts-context comment ending on the line at `index`, or '' when that line is no such comment's end. */
@@ -62,7 +65,9 @@ function contextEndingAt(lines: string[], index: number): string {
 export function readBlocks(page: string): MarkdownBlock[] {
   const lines = readFileSync(join(repositoryRoot, page), 'utf8').split('\n');
   const blocks: MarkdownBlock[] = [];
+  let section = '';
   for (let index = 0; index < lines.length; index++) {
+    section = SECTION_HEADING.exec(lines[index])?.[1] ?? section;
     const opening = OPENING_FENCE.exec(lines[index]);
     if (!opening) continue;
     const [, indent, fence, info] = opening;
@@ -74,6 +79,7 @@ export function readBlocks(page: string): MarkdownBlock[] {
     blocks.push({
       page,
       line: index + 1,
+      section,
       language,
       words,
       file: words.find((word) => word.startsWith('file='))?.slice('file='.length),
