@@ -7,6 +7,7 @@ import { SetMetadata } from '@nestjs/common';
 import type { WebSocketExtensionOptions } from '../extensions/extension-options.js';
 import type { AllowedOrigin } from '../protocol/origin-policy.js';
 import type { WebSocketSessionOptions } from '../session/websocket-session-options.js';
+import { markRouteHost } from './route-hosts.js';
 import { WEBSOCKET_ROUTE_METADATA } from './websocket-routes.constants.js';
 
 export interface WebSocketRouteOptions extends WebSocketSessionOptions, WebSocketExtensionOptions {
@@ -30,5 +31,9 @@ export interface WebSocketRouteMetadata extends WebSocketRouteOptions {
 
 export function WebSocketRoute(path: string | string[] = '/', options: WebSocketRouteOptions = {}): MethodDecorator {
   const paths = Array.isArray(path) ? path : [path];
-  return SetMetadata<string, WebSocketRouteMetadata>(WEBSOCKET_ROUTE_METADATA, { ...options, paths });
+  const setMetadata = SetMetadata<string, WebSocketRouteMetadata>(WEBSOCKET_ROUTE_METADATA, { ...options, paths });
+  return (target, key, descriptor) => {
+    markRouteHost(target);
+    return setMetadata(target, key, descriptor);
+  };
 }

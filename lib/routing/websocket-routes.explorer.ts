@@ -21,6 +21,7 @@ import {
   type SessionSettings,
   type WebSocketSessionOptions,
 } from '../session/websocket-session-options.js';
+import { declaresRoutes } from './route-hosts.js';
 import type { WebSocketRouteMetadata } from './websocket-route.decorator.js';
 import { WebSocketRoutesMetadataAccessor } from './websocket-routes-metadata.accessor.js';
 
@@ -114,14 +115,14 @@ export class WebSocketRoutesExplorer {
 
   /**
    * Nest maps only controllers' routes: a `@WebSocketRoute` on a provider would be a silent 404.
-   * Each class is looked at once however many modules provide it, and costs one metadata read per
-   * method: Nest's own scanner listed (and cached) every provider's method names at startup already.
+   * Only classes the decorator saw are scanned (a large app has thousands of providers), each
+   * once however many modules provide it.
    */
   private warnOfRoutesOnProviders(controllerPrototypes: ReadonlySet<object>): void {
     const scanned = new Set<object>(controllerPrototypes);
     for (const provider of this.discovery.getProviders()) {
       const prototype = classPrototypeOf(provider);
-      if (prototype === undefined || scanned.has(prototype)) continue;
+      if (prototype === undefined || scanned.has(prototype) || !declaresRoutes(prototype)) continue;
       scanned.add(prototype);
       for (const methodName of this.scanner.getAllMethodNames(prototype)) {
         if (this.metadata.getRoute((prototype as Record<string, Function>)[methodName]) === undefined) continue;

@@ -38,6 +38,10 @@ class ChatService {
   }
 }
 
+/** Its route is inherited: the class still declares it, as Nest would see it on a controller. */
+@Injectable()
+class ExtendedChatService extends ChatService {}
+
 @Injectable({ scope: Scope.REQUEST })
 class ScopedService {
   @WebSocketRoute('on-scoped-provider')
@@ -131,6 +135,7 @@ describe.each(PLATFORMS)('startup warnings (%s)', (platform: Platform) => {
       [WorkingController, AlsoProvidedController],
       [
         ChatService,
+        ExtendedChatService,
         ScopedService,
         { provide: 'MADE_BY_FACTORY', useFactory: () => new MadeByFactory() },
         { provide: 'PLAIN_VALUE', useValue: { join: () => 'a plain object' } },
@@ -138,7 +143,12 @@ describe.each(PLATFORMS)('startup warnings (%s)', (platform: Platform) => {
       ],
     );
     expect(logger.warns.sort()).toEqual(
-      [providerRouteWarning('ChatService'), providerRouteWarning('MadeByFactory'), providerRouteWarning('ScopedService')].sort(),
+      [
+        providerRouteWarning('ChatService'),
+        providerRouteWarning('ExtendedChatService'),
+        providerRouteWarning('MadeByFactory'),
+        providerRouteWarning('ScopedService'),
+      ].sort(),
     );
     // The symptom the warning explains: the client gets 404, while the controller's route works.
     await expect(WsClient.connect(t!.url('/on-provider'))).rejects.toThrow('Upgrade refused with 404');
@@ -167,18 +177,22 @@ class SharedService {
   }
 }
 
-@Module({ providers: [SharedService], exports: [SharedService] })
+@Module({ providers: [SharedService, ChatService], exports: [SharedService, ChatService] })
 class FirstFeature {}
-@Module({ providers: [SharedService] })
+@Module({ providers: [SharedService, ChatService] })
 class SecondFeature {}
-@Module({ providers: [SharedService] })
+@Module({ providers: [SharedService, ChatService] })
 class ThirdFeature {}
 
-it('looks at a provider class once however many modules provide it', async () => {
+it('warns once of a provider class however many modules provide it, and reads nothing off classes without routes', async () => {
+  const logger = new RecordingLogger();
   const lookup = jest.spyOn(WebSocketRoutesMetadataAccessor.prototype, 'getRoute');
   try {
-    await initApp([WorkingController], [WebSocketsModule.forRoot(), FirstFeature, SecondFeature, ThirdFeature]);
-    expect(lookup.mock.calls.filter(([method]) => method === SharedService.prototype.ping)).toHaveLength(1);
+    const imports = [WebSocketsModule.forRoot(), FirstFeature, SecondFeature, ThirdFeature];
+    await startApp([WorkingController], {}, [], { imports, logger: true, configure: (app) => app.useLogger(logger) }).then((t) => t.close());
+    expect(logger.warns).toEqual([providerRouteWarning('ChatService')]);
+    // A large app has thousands of providers: the ones no @WebSocketRoute was put on cost no metadata reads.
+    expect(lookup.mock.calls.filter(([method]) => method === SharedService.prototype.ping)).toEqual([]);
   } finally {
     lookup.mockRestore();
   }
