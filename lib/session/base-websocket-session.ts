@@ -270,6 +270,8 @@ export abstract class BaseWebSocketSession implements WebSocketServerSession, Fr
   protected write(frame: Frame): Promise<void> {
     // Before the 101 the connection refuses the frame: it must not advance an extension's state (deflate's context).
     if (this.extensions.length === 0 || !this.connection.isStarted) return this.connection.write(frame);
+    // A Close (or the end) is queued: nothing may follow it onto the wire (RFC 6455 §5.5.1), nor slip in before it.
+    if (this.sendsStopped) return closedSend();
     if (frame.frameType === FrameType.CLOSE) {
       this.sendsStopped = true;
     } else if (this.outgoingTail !== undefined && this.outgoingQueuedBytes > this.settings.maxBufferedBytes) {
