@@ -20,7 +20,8 @@ export const SAMPLE_ROUTES: ReadonlyArray<[string, string]> = [
       pingInterval: 30_000,
       timeout: 15_000,
       maxFrameSize: 64 * 1024 * 1024,
-      // Browsers offer permessage-deflate: their messages come compressed, ours from 1 KiB on.
+      // Browsers offer permessage-deflate: their messages come compressed, ours from 1 KiB on. Default
+      // sessions only: /raw-echo shows frames as they came off the wire, so it negotiates no extension.
       deflate: true,
     }),
   ],

@@ -16,7 +16,10 @@ export class EchoController {
     for await (const frame of session.incoming) await session.send(frame);
   }
 
-  /** Answers pings, echoes each fragment as it came, and echoes the peer's Close before returning. */
+  /**
+   * Answers pings, echoes each fragment as it came, and echoes the peer's Close before returning.
+   * Raw, so the module's `deflate` is not offered here: that would take `negotiateExtensions: true`.
+   */
   @WebSocketRoute('raw-echo', { raw: true })
   async rawEcho(session: WebSocketServerSession): Promise<void> {
     for await (const frame of session.incoming) {

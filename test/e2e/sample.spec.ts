@@ -67,6 +67,24 @@ describe('the sample app', () => {
     await expect(elsewhere.next(300)).rejects.toThrow('Timed out');
   });
 
+  // The README: the module's deflate applies to the default-session routes; the raw /raw-echo negotiates no extension.
+  const negotiatedExtensions = async (path: string, protocol?: string) => {
+    const client = await WsClient.connect(`ws://127.0.0.1:${port}${path}`, protocol, { perMessageDeflate: true });
+    return clients.track(client).ws.extensions;
+  };
+
+  it.each<[string, string | undefined]>([
+    ['/echo', undefined],
+    ['/json', undefined],
+    ['/chat/rooms/lobby?name=alice', 'chat.v1'],
+  ])('agrees to permessage-deflate on %s', async (path, protocol) => {
+    expect(await negotiatedExtensions(path, protocol)).toMatch(/^permessage-deflate/);
+  });
+
+  it('negotiates no permessage-deflate on the raw /raw-echo', async () => {
+    expect(await negotiatedExtensions('/raw-echo')).toBe('');
+  });
+
   it('refuses the chat route without the chat.v1 subprotocol', async () => {
     await expect(connect('/chat/rooms/lobby')).rejects.toThrow('Upgrade refused with 400');
   });
