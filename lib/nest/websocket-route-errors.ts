@@ -131,7 +131,7 @@ function unhandledCloseReason(
     // Nest's default always throws the error back: that is how it says "not handled".
   }
   const { reason, level } = handlerFailure(error);
-  if (level === 'warn' || (level === 'error' && !(error instanceof Error))) {
+  if (level !== 'error' || !(error instanceof Error)) {
     logger[level](`Closing ${path} with ${reason?.code}: ${String(error)}`);
   }
   return reason;

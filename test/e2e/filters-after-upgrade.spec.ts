@@ -123,6 +123,11 @@ class MembersController {
     return failAfterStart(session, new WebSocketCloseException(4001, 'own code'));
   }
 
+  @WebSocketRoute('own-code')
+  ownCode(session: DefaultWebSocketServerSession) {
+    return failAfterStart(session, new WebSocketCloseException(4001, 'deliberate'));
+  }
+
   @WebSocketRoute('observable-close')
   @UseFilters(ObservableCloseFilter)
   observableClose(session: DefaultWebSocketServerSession) {
@@ -158,6 +163,13 @@ describe.each(PLATFORMS)('on %s', (platform: Platform) => {
     return client.waitClosed();
   };
   const warningsNaming = (name: string) => logger.warns.filter((line) => line.startsWith(`${name} failed`));
+
+  it('closes a WebSocketCloseException no filter catches with its code, logged at debug level only', async () => {
+    expect(await closeOf('/own-code')).toEqual({ code: 4001, reason: 'deliberate' });
+    expect(logger.debugs).toContain('Closing /own-code with 4001: Error: WebSocket closed with 4001: deliberate');
+    expect(logger.warns).toEqual([]);
+    expect(logger.errors).toEqual([]);
+  });
 
   it("closes a ForbiddenException with 1008 despite Nest's documented global HttpExceptionFilter, and names that filter once", async () => {
     expect(await closeOf('/members')).toEqual({ code: 1008, reason: 'members only' });

@@ -1,11 +1,14 @@
-/** A Nest LoggerService that keeps the warnings and errors it is told, for `app.useLogger()` in tests. */
+/** A Nest LoggerService that keeps the debug lines, warnings and errors it is told, for `app.useLogger()` in tests. */
 import type { LoggerService } from '@nestjs/common';
 
 export class RecordingLogger implements LoggerService {
+  debugs: string[] = [];
   warns: string[] = [];
   errors: string[] = [];
   log() {}
-  debug() {}
+  debug(message: unknown) {
+    this.debugs.push(String(message));
+  }
   verbose() {}
   warn(message: unknown) {
     this.warns.push(String(message));
@@ -17,6 +20,7 @@ export class RecordingLogger implements LoggerService {
     this.errors.push(String(message));
   }
   reset() {
+    this.debugs = [];
     this.warns = [];
     this.errors = [];
   }
