@@ -80,12 +80,14 @@ export function repoVersion(packageName: string): string {
   return (JSON.parse(readFileSync(manifest, 'utf8')) as { version: string }).version;
 }
 
-/** The library's peer dependencies, each at the version this repository tests with. */
+/** The library's required peer dependencies (not the optional ones), each at the version this repository tests with. */
 export function peerDependencyVersions(): Record<string, string> {
   const manifest = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as {
     peerDependencies: Record<string, string>;
+    peerDependenciesMeta?: Record<string, { optional?: boolean }>;
   };
-  return Object.fromEntries(Object.keys(manifest.peerDependencies).map((name) => [name, repoVersion(name)]));
+  const required = Object.keys(manifest.peerDependencies).filter((name) => manifest.peerDependenciesMeta?.[name]?.optional !== true);
+  return Object.fromEntries(required.map((name) => [name, repoVersion(name)]));
 }
 
 export interface FreshAppOptions {
