@@ -19,7 +19,10 @@ import {
   Frame,
   WebSocketRoute,
   WebSocketSessions,
+  WebSocketExtensionHeader,
   type DefaultWebSocketServerSession,
+  type WebSocketExtension,
+  type WebSocketExtensionFactory,
   type WebSocketServerSession,
 } from 'nest-websocket-routes';
 import { connectWebSocket, WebSocketReceiveError } from 'nest-websocket-routes/testing';
@@ -36,6 +39,33 @@ const KiB = 1024;
 /** Over permessage-deflate's default threshold (1 KiB): such a frame goes through zlib, asynchronously. */
 const COMPRESSED = 4 * KiB;
 const payload = (bytes: number) => Buffer.alloc(bytes, 'x');
+
+/** `x-refuse`: an extension that throws, synchronously, on every outgoing data frame (a bug in a user's extension). */
+class RefusingExtension implements WebSocketExtension {
+  readonly response = new WebSocketExtensionHeader('x-refuse', []);
+
+  constructor(readonly factory: WebSocketExtensionFactory) {}
+
+  processOutgoingFrame(frame: Frame): Frame {
+    if (frame.frameType.controlFrame) return frame;
+    throw new Error('x-refuse refuses every outgoing data frame');
+  }
+
+  processIncomingFrame(frame: Frame): Frame {
+    return frame;
+  }
+
+  dispose(): void {}
+}
+
+const refusingFactory: WebSocketExtensionFactory = {
+  name: 'x-refuse',
+  rsv1: false,
+  rsv2: false,
+  rsv3: false,
+  config: {},
+  negotiate: () => new RefusingExtension(refusingFactory),
+};
 
 let handed = deferred<AnySession>();
 let release = deferred();
@@ -75,6 +105,16 @@ class HeldSessionsController {
 
   @WebSocketRoute('raw-deflate', { raw: true, negotiateExtensions: true, deflate: true, maxBufferedBytes: 16 * KiB })
   rawDeflate(session: WebSocketServerSession) {
+    return hold(session);
+  }
+
+  @WebSocketRoute('default-refusing', { extensions: [refusingFactory] })
+  defaultRefusing(session: DefaultWebSocketServerSession) {
+    return hold(session);
+  }
+
+  @WebSocketRoute('raw-refusing', { raw: true, negotiateExtensions: true, extensions: [refusingFactory] })
+  rawRefusing(session: WebSocketServerSession) {
     return hold(session);
   }
 
@@ -166,7 +206,8 @@ describe.each(PLATFORMS)('sends nobody awaits (%s)', (platform) => {
 
   const wsClient = async (path: string, perMessageDeflate = false) =>
     clients.track(await WsClient.connect(t.url(`/${path}`), undefined, { perMessageDeflate }));
-  const rawClient = async (path: string) => clients.track(await RawClient.connect(t.port, `/${path}`));
+  const rawClient = async (path: string, headers: Record<string, string> = {}) =>
+    clients.track(await RawClient.connect(t.port, `/${path}`, headers));
   const session = () => within(handed.promise, 5000, 'the route to hand over its session');
 
   /**
@@ -280,6 +321,17 @@ describe.each(PLATFORMS)('sends nobody awaits (%s)', (platform) => {
         // 4 KiB each, all in one turn: from the sixth on, more than 16 KiB waits behind zlib.
         for (let i = 0; i < 8; i++) lastInFlight = reached.send(payload(COMPRESSED));
         expect(reached.isActive).toBe(false);
+        return { session: reached, client, lastInFlight };
+      },
+    ],
+    [
+      'through an extension that throws on an outgoing frame (the session closes with 1011)',
+      async (kind) => {
+        const client = await rawClient(`${kind}-refusing`, { 'Sec-WebSocket-Extensions': 'x-refuse' });
+        const reached = await session();
+        expect(reached.extensions).toHaveLength(1);
+        const lastInFlight = reached.send('refused');
+        expect(await client.readClose()).toEqual({ code: 1011, reason: 'Internal server error' });
         return { session: reached, client, lastInFlight };
       },
     ],
