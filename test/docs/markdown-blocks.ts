@@ -1,9 +1,13 @@
 /**
  * Reads the fenced code blocks of the project's Markdown pages, with what the
  * doc conventions attach to them: the info string's language, `file=` and
- * `run` words, and a `<!-- ts-context ... -->` comment just above the fence.
- * The snippet check and the consumer tests both read the docs through this,
- * so the pages stay the single source of what they show.
+ * `run` words, `program` with its `path=` and `protocol=`, and a
+ * `<!-- ts-context ... -->` comment just above the fence.
+ * A ```ts program path=/mine protocol=v1 block is a whole program: a
+ * WebSocket echo server on `Number(process.env.PORT ?? 3000)` that
+ * test/docs/programs.spec.ts runs and talks to on that path and subprotocol.
+ * The snippet check, the program check and the consumer tests read the docs
+ * through this, so the pages stay the single source of what they show.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -21,6 +25,8 @@ export interface MarkdownBlock {
   words: string[];
   /** The `file=` path of a block that is a file of the page's example app. */
   file: string | undefined;
+  /** Set for a `program` block: a whole program, an echo server, to run on this path and subprotocol. */
+  program: { path: string | undefined; protocol: string | undefined } | undefined;
   /** The block's lines between the fences, with the fence's indentation removed. */
   code: string;
   /** TypeScript from a `<!-- ts-context ... -->` comment on the line above the fence, or ''. */
@@ -61,6 +67,11 @@ function contextEndingAt(lines: string[], index: number): string {
   return '';
 }
 
+/** The value of the info-string word `name=value`, if the block has one. */
+function wordValue(words: string[], name: string): string | undefined {
+  return words.find((word) => word.startsWith(`${name}=`))?.slice(name.length + 1);
+}
+
 /** Every fenced block of one page, in page order. */
 export function readBlocks(page: string): MarkdownBlock[] {
   const lines = readFileSync(join(repositoryRoot, page), 'utf8').split('\n');
@@ -82,7 +93,8 @@ export function readBlocks(page: string): MarkdownBlock[] {
       section,
       language,
       words,
-      file: words.find((word) => word.startsWith('file='))?.slice('file='.length),
+      file: wordValue(words, 'file'),
+      program: words.includes('program') ? { path: wordValue(words, 'path'), protocol: wordValue(words, 'protocol') } : undefined,
       code: lines
         .slice(index + 1, end)
         .map((line) => (line.startsWith(indent) ? line.slice(indent.length) : line.trimStart()))

@@ -23,7 +23,7 @@ const VIRTUAL_ROOT = join(repositoryRoot, '.doc-snippets');
  * a fragment: a class a page declares and never uses is not an error in a
  * user's project (Nest's generated tsconfig does not set these).
  */
-function compilerOptions(): ts.CompilerOptions {
+export function compilerOptions(): ts.CompilerOptions {
   const configPath = join(repositoryRoot, 'tsconfig.json');
   const config = ts.getParsedCommandLineOfConfigFile(configPath, {}, {
     ...ts.sys,
