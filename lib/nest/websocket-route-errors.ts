@@ -132,7 +132,7 @@ function unhandledCloseReason(
   }
   const { reason, level } = handlerFailure(error);
   if (level !== 'error' || !(error instanceof Error)) {
-    logger[level](`Closing ${path} with ${reason?.code}: ${String(error)}`);
+    logger[level]?.(`Closing ${path} with ${reason?.code}: ${String(error)}`);
   }
   return reason;
 }
