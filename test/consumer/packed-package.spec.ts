@@ -159,7 +159,7 @@ describe('the packed library in a fresh app', () => {
     const files = filesUnder(installed);
     expect(files).toEqual(expect.arrayContaining(['dist/index.js', 'dist/index.d.ts', 'dist/testing/index.js', 'dist/testing/index.d.ts']));
     const outsideDist = files.filter((file) => !file.startsWith('dist/'));
-    expect(outsideDist.sort()).toEqual(['README.md', 'package.json']);
+    expect(outsideDist.sort()).toEqual(['LICENSE', 'README.md', 'package.json']);
     expect(files.filter((file) => /\.ts$/.test(file) && !file.endsWith('.d.ts'))).toEqual([]);
     expect(files.filter((file) => /spec|test\/|^build\/|bench|sample/.test(file.replace('dist/testing/', '')))).toEqual([]);
   });
