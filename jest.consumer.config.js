@@ -11,7 +11,8 @@ export default {
   globalSetup: '<rootDir>/test/consumer/support/global-setup.js',
   globalTeardown: '<rootDir>/test/consumer/support/global-teardown.js',
   // One spec at a time: each installs packages and compiles an app (faster than sharing 2 cores), and the first
-  // to need the tarball packs it into the run's directory while no other spec is packing (prepack rebuilds dist/).
+  // to need the tarball packs it into the run's directory while no other spec is packing (npm pack runs prepare,
+  // which rebuilds dist/).
   maxWorkers: 1,
   testTimeout: 300000,
 };

@@ -1,5 +1,5 @@
 /**
- * The library as users get it: `npm pack` of this checkout (which builds dist/ on prepack), and fresh apps in the
+ * The library as users get it: `npm pack` of this checkout (its prepare script builds dist/), and fresh apps in the
  * OS temp dir that install the tarball the way a user's project would. Shared by the consumer tests.
  */
 import { execFile } from 'node:child_process';
@@ -51,7 +51,7 @@ export function runCommand(command: string, args: string[], cwd: string, options
   });
 }
 
-/** Packs this checkout into `destination` and returns the tarball's path (prepack builds dist/ first). */
+/** Packs this checkout into `destination` and returns the tarball's path (its prepare script builds dist/ first). */
 export async function packLibrary(destination: string): Promise<string> {
   const { stdout } = await runCommand('npm', ['pack', '--json', '--pack-destination', destination], REPO_ROOT);
   const report = JSON.parse(stdout) as Array<{ filename: string }>;
