@@ -60,8 +60,11 @@ class RawController {
     }
   }
 
-  /** Queues three 8 MiB frames without awaiting them, then returns at once. */
-  @WebSocketRoute('send-and-return', { raw: true })
+  /**
+   * Queues three 8 MiB frames without awaiting them, then returns at once. The close timeout (how long the
+   * queued data may take to leave) is long, so a client slowed by a loaded machine still gets all of it.
+   */
+  @WebSocketRoute('send-and-return', { raw: true, closeTimeout: 25_000 })
   sendAndReturn(session: WebSocketServerSession) {
     for (let i = 0; i < 3; i++) {
       session.send(new Frame.Binary(Buffer.alloc(FLUSHED_FRAME_SIZE, i + 1))).catch(() => undefined);
