@@ -10,6 +10,7 @@ export {
   type WebSocketSessionsFilter,
   type WebSocketSessionsSelector,
   type BroadcastResult,
+  type PublishOptions,
 } from './routing/websocket-sessions.registry.js';
 export { WebSocketCloseException } from './session/websocket-close.exception.js';
 export { WebSocketUpgrade, type WebSocketUpgradeOptions } from './upgrade/websocket-upgrade.js';

@@ -22,4 +22,9 @@ export interface WebSocketsModuleOptions extends WebSocketSessionOptions, WebSoc
    * (a route may set its own); past it the client gets 503. Default 10 000.
    */
   handshakeTimeout?: number;
+  /**
+   * Topics one session may subscribe to at once (`session.subscribe`); one more rejects with a
+   * RangeError. Bounds what a peer choosing its rooms can make the server hold. Default 1 000.
+   */
+  maxSubscriptionsPerSession?: number;
 }

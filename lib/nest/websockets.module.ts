@@ -17,6 +17,8 @@ import type { WebSocketRouteDefinition } from '../routing/mapped-websocket-route
 import { WebSocketRoutesMetadataAccessor } from '../routing/websocket-routes-metadata.accessor.js';
 import { WebSocketRoutesExplorer } from '../routing/websocket-routes.explorer.js';
 import { WebSocketUpgradeRouter } from '../routing/websocket-upgrade.router.js';
+import { WebSocketSessions } from '../routing/websocket-sessions.registry.js';
+import { DEFAULT_MAX_SUBSCRIPTIONS_PER_SESSION } from '../routing/local-topics.js';
 import {
   ConfigurableWebSocketsModule,
   WEBSOCKETS_MODULE_OPTIONS,
@@ -56,6 +58,7 @@ export class WebSocketsModule
     private readonly router: WebSocketUpgradeRouter,
     private readonly adapterHost: HttpAdapterHost,
     private readonly moduleRef: ModuleRef,
+    sessions: WebSocketSessions,
   ) {
     super();
     checkModuleOptions(options, moduleRef);
@@ -66,6 +69,9 @@ export class WebSocketsModule
     this.shutdownTimeout = checkIntegerOption('shutdownTimeout', options.shutdownTimeout ?? DEFAULT_SHUTDOWN_TIMEOUT, 0);
     this.maxConnections = checkIntegerOption('maxConnections', options.maxConnections ?? DEFAULT_MAX_CONNECTIONS, 1);
     if (options.handshakeTimeout !== undefined) checkIntegerOption('handshakeTimeout', options.handshakeTimeout, 1);
+    sessions.setMaxSubscriptionsPerSession(
+      checkIntegerOption('maxSubscriptionsPerSession', options.maxSubscriptionsPerSession ?? DEFAULT_MAX_SUBSCRIPTIONS_PER_SESSION, 1),
+    );
   }
 
   static forRoot(options: typeof WEBSOCKETS_OPTIONS_TYPE = {}) {

@@ -1,13 +1,17 @@
 /**
  * The open sessions of the module's routes: an injectable registry to list
- * and find them (by route and params) and send to a set of them, and what
- * application shutdown uses to say goodbye to each (1001).
+ * and find them (by route and params), send to a set of them or publish to
+ * a topic's subscribers, and what application shutdown uses to say goodbye
+ * to each (1001).
  */
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { CloseCode, CloseReason } from '../protocol/close-reason.js';
 import { Frame } from '../protocol/frame.js';
 import type { BaseWebSocketSession } from '../session/base-websocket-session.js';
+import { quietly } from '../session/channel-errors.js';
 import type { WebSocketServerSession } from '../session/websocket-session.js';
+import { LocalTopics } from './local-topics.js';
+import { checkTopic } from './topic-name.js';
 
 /** Which sessions: every condition given must hold. */
 export interface WebSocketSessionsFilter {
@@ -29,6 +33,11 @@ export interface BroadcastResult {
   failed: number;
 }
 
+export interface PublishOptions {
+  /** A session not to send to, though it subscribes: usually the sender. */
+  except?: WebSocketServerSession;
+}
+
 /** @internal What the registry holds for a session: `over` is asked for only at shutdown. */
 export interface SessionLease {
   readonly over: Promise<void>;
@@ -38,6 +47,11 @@ export interface SessionLease {
 export class WebSocketSessions {
   /** Open sessions in the order they opened, each with what tells of its end. */
   private readonly running = new Map<BaseWebSocketSession, SessionLease>();
+  private readonly topics = new LocalTopics();
+  /** Application shutdown began: publishing is over (warned once). */
+  private shutdownBegan = false;
+  private publishAfterShutdownWarned = false;
+  private readonly logger = new Logger('WebSocketSessions');
 
   /** How many sessions are open. */
   get size(): number {
@@ -73,8 +87,7 @@ export class WebSocketSessions {
   ): Promise<BroadcastResult> {
     // `async`: a selector that throws rejects the call instead of throwing into the caller's turn.
     // One frame for all: the payload is encoded once, and server frames are never masked, so never changed.
-    const frame =
-      typeof content === 'string' ? new Frame.Text(content) : content instanceof Frame ? content : new Frame.Binary(content);
+    const frame = frameOf(content);
     return settle(this.select(selector).map((session) => session.send(frame)));
   }
 
@@ -86,16 +99,22 @@ export class WebSocketSessions {
     selector: WebSocketSessionsSelector | Iterable<WebSocketServerSession>,
     value: T,
   ): Promise<BroadcastResult> {
-    // Once per converter (routes may set their own); inside each send's promise, so a converter
-    // that throws counts as failed sends.
-    const frames = new Map<WebSocketServerSession['converter'], Frame>();
-    return settle(
-      this.select(selector).map(async (session) => {
-        let frame = frames.get(session.converter);
-        if (frame === undefined) frames.set(session.converter, (frame = session.converter.serialize(value)));
-        await session.send(frame);
-      }),
-    );
+    return sendSerialized(this.select(selector), value);
+  }
+
+  /**
+   * Sends one text (string), binary (bytes) or frame to every session of this process subscribed to
+   * `topic` (see `session.subscribe`), but `options.except`; resolves as `broadcast` does, never
+   * rejecting for a subscriber that left. Topics are per process for now: other instances of the
+   * application do not receive it. Rejects for a bad topic or content, and once application shutdown began.
+   */
+  publish(topic: string, content: string | Uint8Array | Frame, options?: PublishOptions): Promise<BroadcastResult> {
+    return this.shutdownBegan ? this.refuseAfterShutdown(topic, 'publish') : this.publishFrame(topic, content, options);
+  }
+
+  /** Sends a value to `topic`'s subscribers through their converter (JSON by default): `publish` as `broadcastSerialized` is to `broadcast`. */
+  publishSerialized<T = unknown>(topic: string, value: T, options?: PublishOptions): Promise<BroadcastResult> {
+    return this.shutdownBegan ? this.refuseAfterShutdown(topic, 'publishSerialized') : this.publishValue(topic, value, options);
   }
 
   /**
@@ -118,6 +137,7 @@ export class WebSocketSessions {
   /** @internal Registers an accepted session; its lease's `over` settles once it was untracked (its handler and connection are done). */
   track(session: BaseWebSocketSession, lease: SessionLease): void {
     this.running.set(session, lease);
+    session.joinTopics(this.topics);
   }
 
   /** @internal */
@@ -125,9 +145,72 @@ export class WebSocketSessions {
     this.running.delete(session);
   }
 
+  /** @internal The module's option, checked there. */
+  setMaxSubscriptionsPerSession(limit: number): void {
+    this.topics.maxSubscriptionsPerSession = limit;
+  }
+
+  /** @internal Application shutdown began: sessions are closing, so publishing is refused from now on. */
+  beginShutdown(): void {
+    this.shutdownBegan = true;
+  }
+
+  private async publishFrame(topic: string, content: string | Uint8Array | Frame, options?: PublishOptions): Promise<BroadcastResult> {
+    // `async`: a bad topic or content rejects the call instead of throwing into the caller's turn.
+    const subscribers = this.subscribersFor(topic, 'publish', options);
+    // One frame for all subscribers, as broadcast does; made even for none, so bad content always rejects.
+    const frame = frameOf(content);
+    return settle(subscribers.map((session) => session.send(frame)));
+  }
+
+  private async publishValue(topic: string, value: unknown, options?: PublishOptions): Promise<BroadcastResult> {
+    return sendSerialized(this.subscribersFor(topic, 'publishSerialized', options), value);
+  }
+
+  /** The sessions a publish sends to, copied (a send may end a session, which leaves the index); throws for a bad topic. */
+  private subscribersFor(topic: string, method: string, options: PublishOptions | undefined): WebSocketServerSession[] {
+    checkTopic(topic, `WebSocketSessions.${method}()`);
+    const subscribers = [...(this.topics.index.subscribersOf(topic) ?? [])];
+    const except = options?.except;
+    return except === undefined ? subscribers : subscribers.filter((session) => session !== except);
+  }
+
+  /**
+   * A timer or event that publishes without awaiting must not crash the process on its way down: the
+   * error is logged once and rejects quietly; whoever awaits the publish still sees it.
+   */
+  private refuseAfterShutdown(topic: string, method: string): Promise<never> {
+    const error = new Error(
+      `WebSocketSessions.${method}(${JSON.stringify(topic)}) after application shutdown began: every session is closing. ` +
+        'Stop what publishes (timers, subscriptions to events) in onModuleDestroy, which runs before',
+    );
+    if (!this.publishAfterShutdownWarned) {
+      this.publishAfterShutdownWarned = true;
+      this.logger.warn(error.message);
+    }
+    return quietly(Promise.reject(error));
+  }
+
   private select<S extends WebSocketServerSession>(selector: WebSocketSessionsSelector<S> | Iterable<S>): S[] {
     return isIterable(selector) ? [...selector] : this.list(selector);
   }
+}
+
+function frameOf(content: string | Uint8Array | Frame): Frame {
+  return typeof content === 'string' ? new Frame.Text(content) : content instanceof Frame ? content : new Frame.Binary(content);
+}
+
+/** Through each session's converter: once per converter (routes may set their own), so usually once. */
+function sendSerialized(sessions: WebSocketServerSession[], value: unknown): Promise<BroadcastResult> {
+  const frames = new Map<WebSocketServerSession['converter'], Frame>();
+  return settle(
+    // Inside each send's promise, so a converter that throws counts as failed sends.
+    sessions.map(async (session) => {
+      let frame = frames.get(session.converter);
+      if (frame === undefined) frames.set(session.converter, (frame = session.converter.serialize(value)));
+      await session.send(frame);
+    }),
+  );
 }
 
 function isIterable<T>(value: unknown): value is Iterable<T> {

@@ -90,6 +90,7 @@ export class WebSocketUpgradeRouter {
   /** Refuses new sessions, then closes the open ones (see WebSocketSessions.closeAll). */
   async shutdown(timeoutMs: number): Promise<void> {
     this.acceptingSessions = false;
+    this.sessions.beginShutdown();
     await this.sessions.closeAll(timeoutMs, GOING_AWAY);
   }
 

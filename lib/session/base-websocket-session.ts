@@ -22,6 +22,7 @@ import type {
   WebSocketServerSession,
 } from './websocket-session.js';
 import type { SessionSettings } from './websocket-session-options.js';
+import type { TopicMembership } from './topic-membership.js';
 
 /** A route handler; typed loosely here, since each route declares the session type it expects. */
 export type SessionHandler<S = never> = (session: S) => unknown;
@@ -81,6 +82,8 @@ export abstract class BaseWebSocketSession implements WebSocketServerSession, Fr
   private sendsStopped = false;
   /** The peer does not read (maxBufferedBytes): reported and closed once. */
   private sendBufferFull = false;
+  /** Given by the registry that tracks the session; the subscriptions themselves live there. */
+  private topicMembership: TopicMembership | undefined;
 
   constructor(
     protected readonly connection: WebSocketConnection,
@@ -158,6 +161,23 @@ export abstract class BaseWebSocketSession implements WebSocketServerSession, Fr
     return this.converter.deserialize(await this.incoming.receive()) as T;
   }
 
+  subscribe(topic: string): Promise<void> {
+    return this.topicMembership?.subscribe(this, topic) ?? Promise.reject(untrackedTopics());
+  }
+
+  unsubscribe(topic: string): Promise<void> {
+    return this.topicMembership?.unsubscribe(this, topic) ?? Promise.resolve();
+  }
+
+  isSubscribed(topic: string): boolean {
+    return this.topicMembership?.isSubscribed(this, topic) ?? false;
+  }
+
+  /** @internal Called by the registry that tracks the session: from now on it may subscribe to topics. */
+  joinTopics(membership: TopicMembership): void {
+    this.topicMembership = membership;
+  }
+
   /** Runs a handler on the opened session, then finishes it. Resolves when the connection is gone. */
   async run(handler: SessionHandler): Promise<void> {
     let failure: CloseReason | undefined;
@@ -227,6 +247,7 @@ export abstract class BaseWebSocketSession implements WebSocketServerSession, Fr
 
   onClosed(): void {
     for (const extension of this.extensions) extension.dispose();
+    this.topicMembership?.leaveAll(this);
     this.onConnectionClosed();
   }
 
@@ -375,6 +396,13 @@ export abstract class BaseWebSocketSession implements WebSocketServerSession, Fr
     else BaseWebSocketSession.logger[level](message);
     if (reason !== undefined) this.closeConnection(reason);
   }
+}
+
+function untrackedTopics(): Error {
+  return new Error(
+    'session.subscribe(): this session is not in a WebSocketSessions registry (it came from WebSocketUpgrade), ' +
+      'and topics live there: subscribe sessions of @WebSocketRoute methods',
+  );
 }
 
 /** `outgoing`: a class, so a session keeps no closure for it. */

@@ -30,7 +30,7 @@ export function quietly<T>(promise: Promise<T>): Promise<T> {
   return promise;
 }
 
-/** A send refused because the connection is gone or closing: rejects with ClosedSendChannelError, quietly. */
-export function closedSend(): Promise<never> {
-  return quietly(Promise.reject(new ClosedSendChannelError()));
+/** A send (or subscribe) refused because the connection is gone or closing: rejects with ClosedSendChannelError, quietly. */
+export function closedSend(message?: string): Promise<never> {
+  return quietly(Promise.reject(new ClosedSendChannelError(message)));
 }

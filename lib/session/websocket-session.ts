@@ -104,6 +104,16 @@ export interface WebSocketServerSession extends WebSocketSession {
   readonly call: WebSocketCall;
   /** The Nest application context: `session.application.get(SomeService)`. */
   readonly application: WebSocketApplicationContext;
+  /**
+   * From now on, what `WebSocketSessions.publish(topic, ...)` publishes in this process reaches this session,
+   * until `unsubscribe(topic)` or the session's end. Subscribing twice is once. Rejects with a TypeError for a
+   * topic that is not a non-empty string, a RangeError for one over 256 bytes of UTF-8 or past
+   * `maxSubscriptionsPerSession`; once the session ended, with `ClosedSendChannelError`, quietly (as a send).
+   */
+  subscribe(topic: string): Promise<void>;
+  /** Stops what is published to `topic` from reaching this session; nothing happens if it was not subscribed. */
+  unsubscribe(topic: string): Promise<void>;
+  isSubscribed(topic: string): boolean;
 }
 
 export interface DefaultWebSocketServerSession extends DefaultWebSocketSession, WebSocketServerSession {}

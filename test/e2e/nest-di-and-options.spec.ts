@@ -29,6 +29,7 @@ import {
   type WebSocketRouteOptions,
   type WebSocketsModuleOptions,
 } from 'nest-websocket-routes';
+import { eventually } from '../support/async.js';
 import { ClientTracker } from '../support/client-tracker.js';
 import { initApp, PLATFORMS, startApp, type TestApp } from '../support/nest-app.js';
 import { Opcode, RawClient } from '../support/raw-client.js';
@@ -37,15 +38,6 @@ import { WsClient } from '../support/ws-client.js';
 const clients = new ClientTracker();
 const track = <T extends RawClient | WsClient>(client: T): T => clients.track(client);
 afterEach(() => clients.dropAll());
-
-/** Polls `condition` until it holds; rejects naming `what` after 5 s (a bound, not an assertion on time). */
-async function eventually(condition: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 5000;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`Timed out: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
 
 // ---------------------------------------------------------------- per-session DI
 

@@ -14,21 +14,13 @@ import {
   type DefaultWebSocketServerSession,
   type WebSocketServerSession,
 } from 'nest-websocket-routes';
+import { eventually } from '../support/async.js';
 import { ClientTracker } from '../support/client-tracker.js';
 import { PLATFORMS, startApp, type TestApp } from '../support/nest-app.js';
 import { Opcode, RawClient } from '../support/raw-client.js';
 import { WsClient } from '../support/ws-client.js';
 
 const clients = new ClientTracker();
-
-/** Polls `condition` until it holds; rejects naming `what` after 5 s (a bound, not an assertion on time). */
-async function eventually(condition: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 5000;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`Timed out: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
 
 /** A service of the application's own that uses the registry. */
 @Injectable()

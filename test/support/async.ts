@@ -1,4 +1,4 @@
-/** Small promise tools the e2e tests share: a deferred, a bounded wait, a sleep. */
+/** Small promise tools the e2e tests share: a deferred, a bounded wait, polling for a condition, a sleep. */
 
 export function deferred<T = void>() {
   let resolve!: (value: T) => void;
@@ -11,6 +11,15 @@ export function within<T>(promise: Promise<T>, ms: number, what: string): Promis
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`Timed out: ${what}`)), ms)));
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** Polls `condition` until it holds; rejects naming `what` after 5 s (a bound, not an assertion on time). */
+export async function eventually(condition: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`Timed out: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
 }
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
