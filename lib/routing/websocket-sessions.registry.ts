@@ -48,8 +48,8 @@ export class WebSocketSessions {
   /** Open sessions in the order they opened, each with what tells of its end. */
   private readonly running = new Map<BaseWebSocketSession, SessionLease>();
   private readonly topics = new LocalTopics();
-  /** Application shutdown began: publishing is over (warned once). */
-  private shutdownBegan = false;
+  /** Application shutdown closed the sessions: publishing is over (warned once). */
+  private sessionsShutDown = false;
   private publishAfterShutdownWarned = false;
   private readonly logger = new Logger('WebSocketSessions');
 
@@ -106,15 +106,15 @@ export class WebSocketSessions {
    * Sends one text (string), binary (bytes) or frame to every session of this process subscribed to
    * `topic` (see `session.subscribe`), but `options.except`; resolves as `broadcast` does, never
    * rejecting for a subscriber that left. Topics are per process for now: other instances of the
-   * application do not receive it. Rejects for a bad topic or content, and once application shutdown began.
+   * application do not receive it. Rejects for a bad topic or content, and once application shutdown closed the sessions.
    */
   publish(topic: string, content: string | Uint8Array | Frame, options?: PublishOptions): Promise<BroadcastResult> {
-    return this.shutdownBegan ? this.refuseAfterShutdown(topic, 'publish') : this.publishFrame(topic, content, options);
+    return this.sessionsShutDown ? this.refuseAfterShutdown(topic, 'publish') : this.publishFrame(topic, content, options);
   }
 
   /** Sends a value to `topic`'s subscribers through their converter (JSON by default): `publish` as `broadcastSerialized` is to `broadcast`. */
   publishSerialized<T = unknown>(topic: string, value: T, options?: PublishOptions): Promise<BroadcastResult> {
-    return this.shutdownBegan ? this.refuseAfterShutdown(topic, 'publishSerialized') : this.publishValue(topic, value, options);
+    return this.sessionsShutDown ? this.refuseAfterShutdown(topic, 'publishSerialized') : this.publishValue(topic, value, options);
   }
 
   /**
@@ -150,9 +150,13 @@ export class WebSocketSessions {
     this.topics.maxSubscriptionsPerSession = limit;
   }
 
-  /** @internal Application shutdown began: sessions are closing, so publishing is refused from now on. */
-  beginShutdown(): void {
-    this.shutdownBegan = true;
+  /**
+   * @internal Application shutdown closed the sessions (their handlers had shutdownTimeout): publishing is
+   * refused from now on. Not earlier: a handler's `finally` that tells the room it leaves, while shutdown
+   * closes it, is no mistake; those publishes count the closing subscribers as failed.
+   */
+  endPublishing(): void {
+    this.sessionsShutDown = true;
   }
 
   private async publishFrame(topic: string, content: string | Uint8Array | Frame, options?: PublishOptions): Promise<BroadcastResult> {
@@ -181,7 +185,7 @@ export class WebSocketSessions {
    */
   private refuseAfterShutdown(topic: string, method: string): Promise<never> {
     const error = new Error(
-      `WebSocketSessions.${method}(${JSON.stringify(topic)}) after application shutdown began: every session is closing. ` +
+      `WebSocketSessions.${method}(${JSON.stringify(topic)}) after application shutdown closed the sessions: there is nobody to publish to. ` +
         'Stop what publishes (timers, subscriptions to events) in onModuleDestroy, which runs before',
     );
     if (!this.publishAfterShutdownWarned) {

@@ -90,8 +90,8 @@ export class WebSocketUpgradeRouter {
   /** Refuses new sessions, then closes the open ones (see WebSocketSessions.closeAll). */
   async shutdown(timeoutMs: number): Promise<void> {
     this.acceptingSessions = false;
-    this.sessions.beginShutdown();
     await this.sessions.closeAll(timeoutMs, GOING_AWAY);
+    this.sessions.endPublishing();
   }
 
   unmount(): void {

@@ -24,6 +24,8 @@ import { WsClient } from '../support/ws-client.js';
 
 const clients = new ClientTracker();
 const MAX_SUBSCRIPTIONS = 3;
+/** How the farewell route's goodbye publishes went: a result, or the error's message. */
+const farewells: unknown[] = [];
 /** The linger route's handler: whether it runs past its connection, and what ends it. */
 const lingering = { afterConnection: false, release: () => undefined as void };
 
@@ -55,6 +57,18 @@ class TopicsController {
     for await (const frame of session.incoming) void frame;
     lingering.afterConnection = true;
     await new Promise<void>((resolve) => (lingering.release = resolve));
+  }
+
+  /** Subscribes to "news"; when its session ends, tells the others it left and records how that publish went. */
+  @WebSocketRoute('farewell')
+  async farewell(session: DefaultWebSocketServerSession) {
+    await session.subscribe('news');
+    await session.send('subscribed');
+    try {
+      for await (const frame of session.incoming) void frame;
+    } finally {
+      farewells.push(await this.sessions.publish('news', 'left', { except: session }).catch((error: Error) => error.message));
+    }
   }
 
   private async run(session: DefaultWebSocketServerSession, command: string, topic: string, text: string): Promise<object> {
@@ -228,17 +242,22 @@ describe.each(PLATFORMS)('topics (%s)', (platform) => {
   });
 });
 
-describe('topics after application shutdown', () => {
-  it('rejects a publish once shutdown began, with what to do', async () => {
+describe('topics at application shutdown', () => {
+  it('lets handlers publish while shutdown closes them, and rejects a publish once the sessions are closed, with what to do', async () => {
     const t = await startApp([TopicsController]);
     const registry = t.app.get(WebSocketSessions);
-    const client = clients.track(await WsClient.connect(t.url('/topics?user=alice')));
-    client.ws.send('sub:news');
-    expect(JSON.parse(await client.nextText())).toEqual({ ok: true });
+    const members = await Promise.all([0, 1].map(async () => clients.track(await WsClient.connect(t.url('/farewell')))));
+    for (const member of members) expect(await member.nextText()).toBe('subscribed');
+    farewells.length = 0;
     await t.close();
     clients.dropAll();
+    // Every subscriber was closing: nobody to reach, and no error for the handlers.
+    expect(farewells).toEqual([
+      { sent: 0, failed: expect.any(Number) },
+      { sent: 0, failed: expect.any(Number) },
+    ]);
     await expect(registry.publish('news', 'too late')).rejects.toThrow(
-      'WebSocketSessions.publish("news") after application shutdown began: every session is closing. Stop what publishes',
+      'WebSocketSessions.publish("news") after application shutdown closed the sessions: there is nobody to publish to. Stop what publishes',
     );
     await expect(registry.publishSerialized('news', 'too late')).rejects.toThrow('WebSocketSessions.publishSerialized("news") after application shutdown');
   });
