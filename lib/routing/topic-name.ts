@@ -17,8 +17,9 @@ export function checkTopic(topic: unknown, caller: string): asserts topic is str
   const bytes = Buffer.byteLength(topic, 'utf8');
   if (bytes > MAX_TOPIC_BYTES) {
     throw new RangeError(
-      `${caller}: the topic ${describeValue(topic)} is ${bytes} bytes of UTF-8, more than the ${MAX_TOPIC_BYTES} a topic may have: ` +
-        'name it by a short id of what it stands for (a room id, or a hash of a longer key)',
+      // The limit first: a close reason carrying this message keeps only its first 123 bytes.
+      `${caller}: a topic may have at most ${MAX_TOPIC_BYTES} bytes of UTF-8, this one has ${bytes}: name it by a short id ` +
+        `of what it stands for (a room id, or a hash of a longer key). The topic: ${describeValue(topic)}`,
     );
   }
 }

@@ -1,10 +1,12 @@
 /**
- * Chat rooms on `/chat/rooms/:room` with the `chat.v1` subprotocol: every
- * text is broadcast to the room. Who is in a room is the sessions registry's
- * business: the sessions open on this route with the same `room` param.
+ * Chat rooms on `/chat/rooms/:room` with the `chat.v1` subprotocol: each
+ * member subscribes to its room's topic, and every text is published there.
+ * Topics are per process for now: run one instance.
  */
 import { Controller, Param, Query } from '@nestjs/common';
 import {
+  CloseCode,
+  WebSocketCloseException,
   WebSocketRoute,
   WebSocketSessions,
   WsSession,
@@ -24,17 +26,20 @@ export class ChatController {
     @Query('name') name: unknown,
   ): Promise<void> {
     const who = typeof name === 'string' && name !== '' ? name : 'anonymous';
-    const inRoom = { route: session.call.route, params: { room } };
-    await this.sessions.broadcastSerialized<ChatEvent>(inRoom, { type: 'join', name: who });
+    const topic = `room:${room}`;
+    // A room name over the topic limit (256 bytes) is the client's to fix: 1008, not an error of ours.
+    await session.subscribe(topic).catch((error: Error) => {
+      throw new WebSocketCloseException(CloseCode.VIOLATED_POLICY, error.message);
+    });
+    await this.sessions.publishSerialized<ChatEvent>(topic, { type: 'join', name: who });
     try {
-      // Each broadcast waits for the members' sockets (backpressure): a member that stops reading
+      // Each publish waits for the members' sockets (backpressure): a member that stops reading
       // slows the room until its ping times out (pingInterval + timeout in app.module.ts) and it is closed.
       for await (const frame of session.incoming) {
-        await this.sessions.broadcastSerialized<ChatEvent>(inRoom, { type: 'message', name: who, text: frame.readText() });
+        await this.sessions.publishSerialized<ChatEvent>(topic, { type: 'message', name: who, text: frame.readText() });
       }
     } finally {
-      const others = this.sessions.list(inRoom).filter((member) => member !== session);
-      await this.sessions.broadcastSerialized<ChatEvent>(others, { type: 'leave', name: who });
+      await this.sessions.publishSerialized<ChatEvent>(topic, { type: 'leave', name: who }, { except: session });
     }
   }
 }

@@ -67,6 +67,17 @@ describe('the sample app', () => {
     await expect(elsewhere.next(300)).rejects.toThrow('Timed out');
   });
 
+  it('closes with 1008 a chat member whose room name is longer than a topic may be, and the room carries on', async () => {
+    const alice = await connect('/chat/rooms/lobby?name=alice', 'chat.v1');
+    expect(JSON.parse(await alice.nextText())).toEqual({ type: 'join', name: 'alice' });
+    const tooLong = await connect(`/chat/rooms/${'r'.repeat(300)}?name=mallory`, 'chat.v1');
+    const { code, reason } = await tooLong.waitClosed();
+    expect(code).toBe(1008);
+    expect(reason).toContain('a topic may have at most 256 bytes of UTF-8, this one has 305');
+    alice.ws.send('still here');
+    expect(JSON.parse(await alice.nextText())).toEqual({ type: 'message', name: 'alice', text: 'still here' });
+  });
+
   // The README: the module's deflate applies to the default-session routes; the raw /raw-echo negotiates no extension.
   const negotiatedExtensions = async (path: string, protocol?: string) => {
     const client = await WsClient.connect(`ws://127.0.0.1:${port}${path}`, protocol, { perMessageDeflate: true });
