@@ -7,6 +7,9 @@
  * other sessions carry on.
  */
 import 'reflect-metadata';
+import { createServer, type IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { Controller } from '@nestjs/common';
 import {
   ClosedSendChannelError,
@@ -14,6 +17,7 @@ import {
   WebSocketRoute,
   WebSocketSessions,
   WebSocketsModule,
+  WebSocketUpgrade,
   type DefaultWebSocketServerSession,
   type WebSocketServerSession,
 } from 'nest-websocket-routes';
@@ -260,6 +264,29 @@ describe('topics at application shutdown', () => {
       'WebSocketSessions.publish("news") after application shutdown closed the sessions: there is nobody to publish to. Stop what publishes',
     );
     await expect(registry.publishSerialized('news', 'too late')).rejects.toThrow('WebSocketSessions.publishSerialized("news") after application shutdown');
+  });
+});
+
+describe('topics for a WebSocketUpgrade session', () => {
+  it('refuses to subscribe, saying topics are for sessions of routes', async () => {
+    const upgrade = new WebSocketUpgrade({}, async (session: WebSocketServerSession) => {
+      const refusal = await session.subscribe('news').catch((error: Error) => error.message);
+      await session.send(`${String(refusal)} / ${String(session.isSubscribed('news'))}`);
+    });
+    const server = createServer();
+    server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => void upgrade.handle(request, socket, head));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const client = clients.track(await WsClient.connect(`ws://127.0.0.1:${(server.address() as AddressInfo).port}/mine`));
+      expect(await client.nextText()).toBe(
+        'session.subscribe(): this session is not in a WebSocketSessions registry (it came from WebSocketUpgrade), ' +
+          'and topics live there: subscribe sessions of @WebSocketRoute methods / false',
+      );
+    } finally {
+      clients.dropAll();
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });
 
