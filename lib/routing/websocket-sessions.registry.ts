@@ -79,7 +79,8 @@ export class WebSocketSessions {
    * session that is closing counts as failed and does not fail the others,
    * so the promise never rejects for a peer that left: not awaiting it is
    * safe. It rejects only for the caller's mistakes (a selector that throws,
-   * content that is no text nor bytes).
+   * content that is no text nor bytes). Local: it reaches the sessions of
+   * this process only; `publish` to a topic is the way to a room.
    */
   async broadcast<S extends WebSocketServerSession = WebSocketServerSession>(
     selector: WebSocketSessionsSelector<S> | Iterable<S>,
