@@ -107,6 +107,11 @@ export namespace Frame {
   }
 }
 
+/** What a send of `content` means: a string is one Text frame, bytes one Binary frame, a Frame itself. */
+export function frameOf(content: string | Uint8Array | Frame): Frame {
+  return typeof content === 'string' ? new Frame.Text(content) : content instanceof Frame ? content : new Frame.Binary(content);
+}
+
 /** Throws RangeError for what RFC 6455 §5.5 / §7.4 forbid on the wire: a reserved code, a reason over 123 bytes. */
 function encodeCloseReason(reason: CloseReason): Buffer {
   if (!isValidWireCloseCode(reason.code)) throw new RangeError(`Close code ${reason.code} may not be sent`);

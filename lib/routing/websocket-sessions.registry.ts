@@ -6,7 +6,7 @@
  */
 import { Injectable, Logger } from '@nestjs/common';
 import { CloseCode, CloseReason } from '../protocol/close-reason.js';
-import { Frame } from '../protocol/frame.js';
+import { Frame, frameOf } from '../protocol/frame.js';
 import type { BaseWebSocketSession } from '../session/base-websocket-session.js';
 import { quietly } from '../session/channel-errors.js';
 import type { WebSocketServerSession } from '../session/websocket-session.js';
@@ -199,10 +199,6 @@ export class WebSocketSessions {
   private select<S extends WebSocketServerSession>(selector: WebSocketSessionsSelector<S> | Iterable<S>): S[] {
     return isIterable(selector) ? [...selector] : this.list(selector);
   }
-}
-
-function frameOf(content: string | Uint8Array | Frame): Frame {
-  return typeof content === 'string' ? new Frame.Text(content) : content instanceof Frame ? content : new Frame.Binary(content);
 }
 
 /** Through each session's converter: once per converter (routes may set their own), so usually once. */

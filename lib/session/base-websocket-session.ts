@@ -6,7 +6,7 @@
  */
 import { Logger } from '@nestjs/common';
 import { CloseCode, CloseReason } from '../protocol/close-reason.js';
-import { Frame } from '../protocol/frame.js';
+import { Frame, frameOf } from '../protocol/frame.js';
 import { FrameType } from '../protocol/frame-type.js';
 import { WebSocketProtocolError } from '../protocol/protocol-error.js';
 import type { WebSocketExtension } from '../protocol/websocket-extension.js';
@@ -130,7 +130,7 @@ export abstract class BaseWebSocketSession implements WebSocketServerSession, Fr
   send(content: string | Uint8Array | Frame): Promise<void> {
     let frame: Frame;
     try {
-      frame = typeof content === 'string' ? new Frame.Text(content) : content instanceof Frame ? content : new Frame.Binary(content);
+      frame = frameOf(content);
     } catch (error) {
       // Content that is no text nor bytes: the caller's mistake, a visible rejection rather than a throw.
       return Promise.reject(error);
