@@ -1,5 +1,7 @@
 /** Options of `WebSocketsModule.forRoot` / `forRootAsync`, as Ktor's `install(WebSockets) { }`. */
+import type { WebSocketBroker } from '../broker/websocket-broker.js';
 import type { WebSocketExtensionOptions } from '../extensions/extension-options.js';
+import type { TopicOptions } from '../routing/topic-options.js';
 import type { AllowedOrigin } from '../protocol/origin-policy.js';
 import type { WebSocketSessionOptions } from '../session/websocket-session-options.js';
 
@@ -27,4 +29,12 @@ export interface WebSocketsModuleOptions extends WebSocketSessionOptions, WebSoc
    * RangeError. Bounds what a peer choosing its rooms can make the server hold. Default 1 000.
    */
   maxSubscriptionsPerSession?: number;
+  /**
+   * What carries published messages, history and presence between the processes of the application.
+   * Default: the in-process broker (one process, nothing to install); `new RedisBroker({ url })` from
+   * `nest-websocket-routes/redis` for many.
+   */
+  broker?: WebSocketBroker;
+  /** Rules for topics (history, presence, envelope); the first whose `match` fits a topic applies. Default: none. */
+  topics?: TopicOptions[];
 }

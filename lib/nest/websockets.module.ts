@@ -18,7 +18,10 @@ import { WebSocketRoutesMetadataAccessor } from '../routing/websocket-routes-met
 import { WebSocketRoutesExplorer } from '../routing/websocket-routes.explorer.js';
 import { WebSocketUpgradeRouter } from '../routing/websocket-upgrade.router.js';
 import { WebSocketSessions } from '../routing/websocket-sessions.registry.js';
-import { DEFAULT_MAX_SUBSCRIPTIONS_PER_SESSION } from '../routing/local-topics.js';
+import { DEFAULT_MAX_SUBSCRIPTIONS_PER_SESSION } from '../routing/topic-hub.js';
+import { TopicRules } from '../routing/topic-options.js';
+import { InProcessBroker } from '../broker/in-process.broker.js';
+import type { WebSocketBroker } from '../broker/websocket-broker.js';
 import {
   ConfigurableWebSocketsModule,
   WEBSOCKETS_MODULE_OPTIONS,
@@ -58,7 +61,7 @@ export class WebSocketsModule
     private readonly router: WebSocketUpgradeRouter,
     private readonly adapterHost: HttpAdapterHost,
     private readonly moduleRef: ModuleRef,
-    sessions: WebSocketSessions,
+    private readonly sessions: WebSocketSessions,
   ) {
     super();
     checkModuleOptions(options, moduleRef);
@@ -69,7 +72,9 @@ export class WebSocketsModule
     this.shutdownTimeout = checkIntegerOption('shutdownTimeout', options.shutdownTimeout ?? DEFAULT_SHUTDOWN_TIMEOUT, 0);
     this.maxConnections = checkIntegerOption('maxConnections', options.maxConnections ?? DEFAULT_MAX_CONNECTIONS, 1);
     if (options.handshakeTimeout !== undefined) checkIntegerOption('handshakeTimeout', options.handshakeTimeout, 1);
-    sessions.setMaxSubscriptionsPerSession(
+    sessions.configureTopics(
+      checkBroker(options.broker) ?? new InProcessBroker(),
+      TopicRules.of(options.topics),
       checkIntegerOption('maxSubscriptionsPerSession', options.maxSubscriptionsPerSession ?? DEFAULT_MAX_SUBSCRIPTIONS_PER_SESSION, 1),
     );
   }
@@ -82,7 +87,12 @@ export class WebSocketsModule
    * After Nest registered its HTTP routes (so they win on shared paths) and
    * before its 404 handler, which `onApplicationBootstrap` would come after.
    */
-  onModuleInit(): void {
+  async onModuleInit(): Promise<void> {
+    this.mountRoutes();
+    await this.sessions.startBroker(this.logger);
+  }
+
+  private mountRoutes(): void {
     const discovered = this.explorer.explore(this.options);
     const httpAdapter = this.adapterHost.httpAdapter;
     if (httpAdapter === undefined) {
@@ -107,8 +117,9 @@ export class WebSocketsModule
     return this.router.shutdown(this.shutdownTimeout);
   }
 
-  onApplicationShutdown(): void {
+  async onApplicationShutdown(): Promise<void> {
     this.router.unmount();
+    await this.sessions.stopBroker();
   }
 }
 
@@ -123,6 +134,21 @@ function checkModuleOptions(options: WebSocketsModuleOptions | undefined, module
   if (typeof options !== 'object' || options === null) {
     throw new TypeError(`WebSocketsModule options must be an object, got ${describeValue(options)}: a forRootAsync() factory must return them`);
   }
+}
+
+const BROKER_METHODS = ['start', 'stop', 'subscribe', 'unsubscribe', 'publish', 'readHistory', 'join', 'leave', 'presence'] as const;
+
+/** The `broker` option, if given: something with a WebSocketBroker's methods (RedisBroker, InProcessBroker, your own). */
+function checkBroker(broker: WebSocketBroker | undefined): WebSocketBroker | undefined {
+  if (broker === undefined) return undefined;
+  const missing = typeof broker === 'object' && broker !== null ? BROKER_METHODS.filter((name) => typeof broker[name] !== 'function') : BROKER_METHODS;
+  if (missing.length > 0 || typeof broker.processId !== 'string') {
+    throw new TypeError(
+      `WebSocketsModule option broker must be a WebSocketBroker (new RedisBroker({ url }) from nest-websocket-routes/redis, say), got ${describeValue(broker)}` +
+        (missing.length > 0 && missing.length < BROKER_METHODS.length ? `, which has no ${missing.join(', ')}` : ''),
+    );
+  }
+  return broker;
 }
 
 /** Whether this module instance came from forRoot / forRootAsync, whatever its factory returned. */

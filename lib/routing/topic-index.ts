@@ -17,6 +17,11 @@ export class TopicIndex<S> {
     return this.topicsBySession.get(session)?.has(topic) ?? false;
   }
 
+  /** The topics `session` subscribes to, copied (leaving them changes the index). */
+  topicsOf(session: S): string[] {
+    return [...(this.topicsBySession.get(session) ?? [])];
+  }
+
   /** The topic's subscribers, live (copy before sending if a send may end a session). */
   subscribersOf(topic: string): ReadonlySet<S> | undefined {
     return this.subscribersByTopic.get(topic);

@@ -1,17 +1,19 @@
 /**
  * The open sessions of the module's routes: an injectable registry to list
- * and find them (by route and params), send to a set of them or publish to
- * a topic's subscribers, and what application shutdown uses to say goodbye
- * to each (1001).
+ * and find them (by route and params), send to a set of them, publish to a
+ * topic's subscribers in every process (through the broker) and see their
+ * presence, and what application shutdown uses to say goodbye to each (1001).
  */
-import { Injectable, Logger } from '@nestjs/common';
+import { Injectable, Logger, type LoggerService } from '@nestjs/common';
+import { InProcessBroker } from '../broker/in-process.broker.js';
+import type { PresenceEntry, PresenceEvent, WebSocketBroker } from '../broker/websocket-broker.js';
 import { CloseCode, CloseReason } from '../protocol/close-reason.js';
 import { Frame, frameOf } from '../protocol/frame.js';
 import type { BaseWebSocketSession } from '../session/base-websocket-session.js';
 import { quietly } from '../session/channel-errors.js';
 import type { WebSocketServerSession } from '../session/websocket-session.js';
-import { LocalTopics } from './local-topics.js';
-import { checkTopic } from './topic-name.js';
+import { TopicHub, type PublishResult } from './topic-hub.js';
+import { TopicRules } from './topic-options.js';
 
 /** Which sessions: every condition given must hold. */
 export interface WebSocketSessionsFilter {
@@ -47,7 +49,8 @@ export interface SessionLease {
 export class WebSocketSessions {
   /** Open sessions in the order they opened, each with what tells of its end. */
   private readonly running = new Map<BaseWebSocketSession, SessionLease>();
-  private readonly topics = new LocalTopics();
+  private broker: WebSocketBroker = new InProcessBroker();
+  private topics = new TopicHub(this.broker, TopicRules.of(undefined));
   /** Application shutdown closed the sessions: publishing is over (warned once). */
   private sessionsShutDown = false;
   private publishAfterShutdownWarned = false;
@@ -104,18 +107,42 @@ export class WebSocketSessions {
   }
 
   /**
-   * Sends one text (string), binary (bytes) or frame to every session of this process subscribed to
-   * `topic` (see `session.subscribe`), but `options.except`; resolves as `broadcast` does, never
-   * rejecting for a subscriber that left. Topics are per process for now: other instances of the
-   * application do not receive it. Rejects for a bad topic or content, and once application shutdown closed the sessions.
+   * Sends one text (string), binary (bytes) or Text/Binary frame to every session subscribed to `topic` (see
+   * `session.subscribe`) in every process of the application that shares the broker (this one alone by
+   * default), but `options.except`. Resolves once the broker took it, with its position on a topic with history.
+   * Rejects for a bad topic or content; quietly, with `WebSocketBrokerError`, when the broker could not take it
+   * (it then reached nobody); and once application shutdown closed the sessions.
    */
-  publish(topic: string, content: string | Uint8Array | Frame, options?: PublishOptions): Promise<BroadcastResult> {
-    return this.sessionsShutDown ? this.refuseAfterShutdown(topic, 'publish') : this.publishFrame(topic, content, options);
+  publish(topic: string, content: string | Uint8Array | Frame, options?: PublishOptions): Promise<PublishResult> {
+    return this.sessionsShutDown ? this.refuseAfterShutdown(topic, 'publish') : this.topics.publish(topic, content, options?.except, 'publish');
   }
 
-  /** Sends a value to `topic`'s subscribers through their converter (JSON by default): `publish` as `broadcastSerialized` is to `broadcast`. */
-  publishSerialized<T = unknown>(topic: string, value: T, options?: PublishOptions): Promise<BroadcastResult> {
-    return this.sessionsShutDown ? this.refuseAfterShutdown(topic, 'publishSerialized') : this.publishValue(topic, value, options);
+  /**
+   * Sends a value to `topic`'s subscribers through each one's converter (JSON by default): `publish` as
+   * `broadcastSerialized` is to `broadcast`. Through Redis, the value crosses processes as JSON.
+   */
+  publishSerialized<T = unknown>(topic: string, value: T, options?: PublishOptions): Promise<PublishResult> {
+    return this.sessionsShutDown
+      ? this.refuseAfterShutdown(topic, 'publishSerialized')
+      : this.topics.publishValue(topic, value, options?.except, 'publishSerialized');
+  }
+
+  /** Who subscribes to `topic`, in every process, on a topic whose rule has `presence: true`. */
+  presence(topic: string): Promise<PresenceEntry[]> {
+    return this.topics.presenceOf(topic, 'presence');
+  }
+
+  /** How many subscribe to `topic`, in every process (see `presence`). */
+  async presenceCount(topic: string): Promise<number> {
+    return (await this.topics.presenceOf(topic, 'presenceCount')).length;
+  }
+
+  /**
+   * Calls `listener` for each join and leave in the presence of a topic this process has subscribers to,
+   * wherever the subscriber is. Returns what stops it.
+   */
+  onPresence(listener: (event: PresenceEvent) => void): () => void {
+    return this.topics.onPresence(listener);
   }
 
   /**
@@ -146,9 +173,20 @@ export class WebSocketSessions {
     this.running.delete(session);
   }
 
-  /** @internal The module's option, checked there. */
-  setMaxSubscriptionsPerSession(limit: number): void {
-    this.topics.maxSubscriptionsPerSession = limit;
+  /** @internal The module's options, checked there: before any session is tracked. */
+  configureTopics(broker: WebSocketBroker, rules: TopicRules, maxSubscriptionsPerSession: number): void {
+    this.broker = broker;
+    this.topics = new TopicHub(broker, rules, maxSubscriptionsPerSession);
+  }
+
+  /** @internal At application bootstrap. */
+  startBroker(logger: LoggerService): Promise<void> {
+    return this.broker.start(this.topics, logger);
+  }
+
+  /** @internal At application shutdown, after the sessions closed. */
+  stopBroker(): Promise<void> {
+    return this.broker.stop();
   }
 
   /**
@@ -158,26 +196,6 @@ export class WebSocketSessions {
    */
   endPublishing(): void {
     this.sessionsShutDown = true;
-  }
-
-  private async publishFrame(topic: string, content: string | Uint8Array | Frame, options?: PublishOptions): Promise<BroadcastResult> {
-    // `async`: a bad topic or content rejects the call instead of throwing into the caller's turn.
-    const subscribers = this.subscribersFor(topic, 'publish', options);
-    // One frame for all subscribers, as broadcast does; made even for none, so bad content always rejects.
-    const frame = frameOf(content);
-    return settle(subscribers.map((session) => session.send(frame)));
-  }
-
-  private async publishValue(topic: string, value: unknown, options?: PublishOptions): Promise<BroadcastResult> {
-    return sendSerialized(this.subscribersFor(topic, 'publishSerialized', options), value);
-  }
-
-  /** The sessions a publish sends to, copied (a send may end a session, which leaves the index); throws for a bad topic. */
-  private subscribersFor(topic: string, method: string, options: PublishOptions | undefined): WebSocketServerSession[] {
-    checkTopic(topic, `WebSocketSessions.${method}()`);
-    const subscribers = [...(this.topics.index.subscribersOf(topic) ?? [])];
-    const except = options?.except;
-    return except === undefined ? subscribers : subscribers.filter((session) => session !== except);
   }
 
   /**

@@ -4,6 +4,7 @@
  * the session. Subclasses decide what frames reach `incoming` and what
  * happens around the handler.
  */
+import { randomUUID } from 'node:crypto';
 import { Logger } from '@nestjs/common';
 import { CloseCode, CloseReason } from '../protocol/close-reason.js';
 import { Frame, frameOf } from '../protocol/frame.js';
@@ -22,7 +23,7 @@ import type {
   WebSocketServerSession,
 } from './websocket-session.js';
 import type { SessionSettings } from './websocket-session-options.js';
-import type { TopicMembership } from './topic-membership.js';
+import type { SubscribeOptions, SubscribeResult, TopicMembership } from './topic-membership.js';
 
 /** A route handler; typed loosely here, since each route declares the session type it expects. */
 export type SessionHandler<S = never> = (session: S) => unknown;
@@ -84,6 +85,8 @@ export abstract class BaseWebSocketSession implements WebSocketServerSession, Fr
   private sendBufferFull = false;
   /** Given by the registry that tracks the session; the subscriptions themselves live there. */
   private topicMembership: TopicMembership | undefined;
+  /** Made when first asked for: most sessions never need one. */
+  private sessionId: string | undefined;
 
   constructor(
     protected readonly connection: WebSocketConnection,
@@ -112,6 +115,10 @@ export abstract class BaseWebSocketSession implements WebSocketServerSession, Fr
       throw new Error('This session has no application context: pass `application` to WebSocketUpgrade');
     }
     return this.applicationRef;
+  }
+
+  get id(): string {
+    return (this.sessionId ??= randomUUID());
   }
 
   get isActive(): boolean {
@@ -161,8 +168,8 @@ export abstract class BaseWebSocketSession implements WebSocketServerSession, Fr
     return this.converter.deserialize(await this.incoming.receive()) as T;
   }
 
-  subscribe(topic: string): Promise<void> {
-    return this.topicMembership?.subscribe(this, topic) ?? Promise.reject(untrackedTopics());
+  subscribe(topic: string, options?: SubscribeOptions): Promise<SubscribeResult> {
+    return this.topicMembership?.subscribe(this, topic, options) ?? Promise.reject(untrackedTopics());
   }
 
   unsubscribe(topic: string): Promise<void> {

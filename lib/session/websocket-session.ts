@@ -11,6 +11,7 @@ import type { Frame } from '../protocol/frame.js';
 import type { WebSocketExtension } from '../protocol/websocket-extension.js';
 import type { ReceiveChannel } from './receive-channel.js';
 import type { WebSocketConverter } from './websocket-converter.js';
+import type { SubscribeOptions, SubscribeResult } from './topic-membership.js';
 
 export interface OutgoingChannel {
   /** Queues a frame for the wire; resolves when the socket can take more. */
@@ -104,13 +105,17 @@ export interface WebSocketServerSession extends WebSocketSession {
   readonly call: WebSocketCall;
   /** The Nest application context: `session.application.get(SomeService)`. */
   readonly application: WebSocketApplicationContext;
+  /** A unique id (a random UUID): what presence entries and other processes know the session by. */
+  readonly id: string;
   /**
-   * From now on, what `WebSocketSessions.publish(topic, ...)` publishes in this process reaches this session,
-   * until `unsubscribe(topic)` or the session's end. Subscribing twice is once. Rejects with a TypeError for a
+   * From now on, what `WebSocketSessions.publish(topic, ...)` publishes in any process of the application
+   * (with a broker shared by them, one alone by default) reaches this session, until `unsubscribe(topic)` or the
+   * session's end; with `since`, what it missed first. Subscribing twice is once. Rejects with a TypeError for a
    * topic that is not a non-empty string, a RangeError for one over 256 bytes of UTF-8 or past
-   * `maxSubscriptionsPerSession`; once the session ended, with `ClosedSendChannelError`, quietly (as a send).
+   * `maxSubscriptionsPerSession`, a `WebSocketBrokerError` when the broker cannot be reached; once the session
+   * ended, with `ClosedSendChannelError`, quietly (as a send).
    */
-  subscribe(topic: string): Promise<void>;
+  subscribe(topic: string, options?: SubscribeOptions): Promise<SubscribeResult>;
   /** Stops what is published to `topic` from reaching this session; nothing happens if it was not subscribed. */
   unsubscribe(topic: string): Promise<void>;
   isSubscribed(topic: string): boolean;

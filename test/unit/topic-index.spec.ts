@@ -6,7 +6,8 @@
 import { WebSocketSessions } from '../../lib/routing/websocket-sessions.registry.js';
 import { TopicIndex } from '../../lib/routing/topic-index.js';
 import type { BaseWebSocketSession } from '../../lib/session/base-websocket-session.js';
-import type { TopicMembership } from '../../lib/session/topic-membership.js';
+import { Logger } from '@nestjs/common';
+import type { SubscribeResult, TopicMembership } from '../../lib/session/topic-membership.js';
 
 describe('TopicIndex', () => {
   it('maps topics to subscribers and back, and drops a topic with its last subscriber', () => {
@@ -36,6 +37,7 @@ describe('TopicIndex', () => {
 /** As little of a session as subscribing and publishing use; counts every property the registry reads. */
 class FakeSession {
   touches = 0;
+  sends = 0;
   private membership: TopicMembership | undefined;
   readonly call = { path: '/fake' };
   readonly isActive = true;
@@ -44,8 +46,8 @@ class FakeSession {
     this.membership = membership;
   }
 
-  subscribe(topic: string): Promise<void> {
-    return this.membership!.subscribe(this as never, topic);
+  subscribe(topic: string): Promise<SubscribeResult> {
+    return this.membership!.subscribe(this as never, topic, undefined);
   }
 
   isSubscribed(topic: string): boolean {
@@ -57,8 +59,13 @@ class FakeSession {
 function counted(session: FakeSession, counting: { on: boolean }): FakeSession {
   return new Proxy(session, {
     get(target, property, receiver) {
-      if (counting.on && property !== 'touches') target.touches++;
-      if (property === 'send') return () => Promise.resolve();
+      if (counting.on && property !== 'touches' && property !== 'sends') target.touches++;
+      if (property === 'send') {
+        return () => {
+          target.sends++;
+          return Promise.resolve();
+        };
+      }
       return Reflect.get(target, property, receiver) as unknown;
     },
   });
@@ -70,6 +77,7 @@ describe('WebSocketSessions.publish over the index', () => {
 
   it(`touches only the topic's subscribers among ${SESSIONS} sessions on ${TOPICS} topics`, async () => {
     const registry = new WebSocketSessions();
+    await registry.startBroker(new Logger());
     const counting = { on: false };
     const sessions = Array.from({ length: SESSIONS }, () => counted(new FakeSession(), counting));
     const lease = { over: Promise.resolve() };
@@ -79,7 +87,9 @@ describe('WebSocketSessions.publish over the index', () => {
     }
 
     counting.on = true;
-    expect(await registry.publish('topic-42', 'hello')).toEqual({ sent: SESSIONS / TOPICS, failed: 0 });
+    expect(await registry.publish('topic-42', 'hello')).toEqual({ position: undefined });
+    const reached = sessions.flatMap((session, n) => (session.sends > 0 ? [n] : []));
+    expect(reached).toEqual(Array.from({ length: SESSIONS / TOPICS }, (_, k) => 42 + k * TOPICS));
     const touched = sessions.flatMap((session, n) => (session.touches > 0 ? [n] : []));
     expect(touched).toEqual(Array.from({ length: SESSIONS / TOPICS }, (_, k) => 42 + k * TOPICS));
   });
