@@ -64,6 +64,7 @@ function checkRule(rule: TopicOptions, index: number): void {
     throw new TypeError(`${at}.match must not have the g or y flag (${rule.match}): test() would then match every other call`);
   }
   if (rule.history !== undefined) {
+    if (typeof rule.history !== 'object' || rule.history === null) throw new TypeError(`${at}.history must be { size, ttl }, got ${describeValue(rule.history)}`);
     const { size, ttl } = rule.history;
     if (!Number.isSafeInteger(size) || size < 1) throw new RangeError(`${at}.history.size must be a whole number of messages from 1, got ${describeValue(size)}`);
     if (!Number.isSafeInteger(ttl) || ttl < 1) throw new RangeError(`${at}.history.ttl must be a whole number of milliseconds from 1, got ${describeValue(ttl)}`);
