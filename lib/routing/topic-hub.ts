@@ -308,7 +308,9 @@ export class TopicHub implements TopicMembership, BrokerEvents {
           `Topic ${JSON.stringify(state.topic)}: messages after offset ${state.last?.offset} were no longer in its history ` +
             '(size or ttl too small for the outage, or a new epoch); subscribers here missed them',
         );
-        state.last = read.messages[0]?.position ?? read.top;
+        const oldestKept = read.messages[0]?.position;
+        // Just before the oldest message still kept, so that one is delivered too rather than taken as already sent.
+        state.last = oldestKept === undefined ? read.top : { offset: oldestKept.offset - 1, epoch: oldestKept.epoch };
       }
       state.held = undefined;
       for (const message of read.messages) this.message(message);
