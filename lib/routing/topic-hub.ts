@@ -253,6 +253,12 @@ export class TopicHub implements TopicMembership, BrokerEvents {
     if (history !== undefined) state.recovering.set(session, []);
     try {
       await state.ready;
+      // It left (or left and came back, which is another join) while the broker's interest was being asked for:
+      // joining presence now would leave an entry nobody removes.
+      if (!this.index.has(session, state.topic) || this.states.get(state.topic) !== state) {
+        state.recovering.delete(session);
+        return { position: state.last, recovered: false };
+      }
       if (state.options?.presence === true) {
         const entry: PresenceEntry = { process: this.broker.processId, session: session.id, data: options?.data };
         state.present.set(session, entry);
