@@ -9,6 +9,7 @@ export default {
   moduleNameMapper: {
     '^nest-websocket-routes$': '<rootDir>/lib/index.ts',
     '^nest-websocket-routes/testing$': '<rootDir>/lib/testing/index.ts',
+    '^nest-websocket-routes/redis$': '<rootDir>/lib/redis/index.ts',
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },
   transform: {

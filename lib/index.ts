@@ -12,6 +12,21 @@ export {
   type BroadcastResult,
   type PublishOptions,
 } from './routing/websocket-sessions.registry.js';
+export type { PublishResult } from './routing/topic-hub.js';
+export type { TopicMessage, TopicOptions } from './routing/topic-options.js';
+export type { StreamPosition, SubscribeOptions, SubscribeResult } from './session/topic-membership.js';
+export {
+  WebSocketBrokerError,
+  type BrokerEvents,
+  type BrokerMessage,
+  type HistoryRead,
+  type PresenceEntry,
+  type PresenceEvent,
+  type TopicHistoryOptions,
+  type TopicPayload,
+  type WebSocketBroker,
+} from './broker/websocket-broker.js';
+export { InProcessBroker } from './broker/in-process.broker.js';
 export { WebSocketCloseException } from './session/websocket-close.exception.js';
 export { WebSocketUpgrade, type WebSocketUpgradeOptions } from './upgrade/websocket-upgrade.js';
 export { Frame } from './protocol/frame.js';

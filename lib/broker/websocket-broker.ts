@@ -5,7 +5,6 @@
  * (`nest-websocket-routes/redis`) on Redis. Brokers know topics and
  * messages, never sessions.
  */
-import type { LoggerService } from '@nestjs/common';
 import type { StreamPosition } from '../session/topic-membership.js';
 
 /** What a topic keeps for recovery (`topics` option of `WebSocketsModule.forRoot`). */
@@ -70,8 +69,8 @@ export interface BrokerEvents {
 export interface WebSocketBroker {
   /** This process, as presence entries name it. */
   readonly processId: string;
-  /** Called once at application bootstrap, before any session subscribes. */
-  start(events: BrokerEvents, logger: LoggerService): Promise<void>;
+  /** Called once at application bootstrap, before any session subscribes; logs through Nest's Logger. */
+  start(events: BrokerEvents): Promise<void>;
   /** Called once at application shutdown, after the sessions closed. */
   stop(): Promise<void>;
   /** The first local subscriber came: once this resolves, the topic's messages are delivered to `events.message`. */

@@ -89,7 +89,7 @@ export class WebSocketsModule
    */
   async onModuleInit(): Promise<void> {
     this.mountRoutes();
-    await this.sessions.startBroker(this.logger);
+    await this.sessions.startBroker();
   }
 
   private mountRoutes(): void {

@@ -4,7 +4,7 @@
  * topic's subscribers in every process (through the broker) and see their
  * presence, and what application shutdown uses to say goodbye to each (1001).
  */
-import { Injectable, Logger, type LoggerService } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { InProcessBroker } from '../broker/in-process.broker.js';
 import type { PresenceEntry, PresenceEvent, WebSocketBroker } from '../broker/websocket-broker.js';
 import { CloseCode, CloseReason } from '../protocol/close-reason.js';
@@ -180,8 +180,8 @@ export class WebSocketSessions {
   }
 
   /** @internal At application bootstrap. */
-  startBroker(logger: LoggerService): Promise<void> {
-    return this.broker.start(this.topics, logger);
+  startBroker(): Promise<void> {
+    return this.broker.start(this.topics);
   }
 
   /** @internal At application shutdown, after the sessions closed. */

@@ -6,7 +6,6 @@
 import { WebSocketSessions } from '../../lib/routing/websocket-sessions.registry.js';
 import { TopicIndex } from '../../lib/routing/topic-index.js';
 import type { BaseWebSocketSession } from '../../lib/session/base-websocket-session.js';
-import { Logger } from '@nestjs/common';
 import type { SubscribeResult, TopicMembership } from '../../lib/session/topic-membership.js';
 
 describe('TopicIndex', () => {
@@ -77,7 +76,7 @@ describe('WebSocketSessions.publish over the index', () => {
 
   it(`touches only the topic's subscribers among ${SESSIONS} sessions on ${TOPICS} topics`, async () => {
     const registry = new WebSocketSessions();
-    await registry.startBroker(new Logger());
+    await registry.startBroker();
     const counting = { on: false };
     const sessions = Array.from({ length: SESSIONS }, () => counted(new FakeSession(), counting));
     const lease = { over: Promise.resolve() };

@@ -1,0 +1,195 @@
+/**
+ * The Redis broker between applications: three Nest apps in this process, each with its own RedisBroker on
+ * one real redis-server (started here on a loopback port), as three instances of one application. What a
+ * subscriber on any of them receives, in what order; history and recovery across instances; presence;
+ * and a Redis that goes away and comes back. (Separate processes and kill -9: redis-cluster.spec.ts.)
+ */
+import { Controller } from '@nestjs/common';
+import {
+  WebSocketRoute,
+  WebSocketSessions,
+  type DefaultWebSocketServerSession,
+  type StreamPosition,
+  type TopicOptions,
+} from 'nest-websocket-routes';
+import { RedisBroker } from 'nest-websocket-routes/redis';
+import { eventually } from '../support/async.js';
+import { ClientTracker } from '../support/client-tracker.js';
+import { startApp, type TestApp } from '../support/nest-app.js';
+import { RecordingLogger } from '../support/recording-logger.js';
+import { RedisServer } from '../support/redis-server.js';
+import { WsClient } from '../support/ws-client.js';
+
+const clients = new ClientTracker();
+
+/**
+ * `/member?topic=T[&offset=N&epoch=E][&user=U]`: subscribes (recovering from the position when given, present as U),
+ * answers `subscribed <result as JSON>`, then publishes each text it receives to T, leaving itself out.
+ */
+@Controller()
+class MemberController {
+  constructor(private readonly sessions: WebSocketSessions) {}
+
+  @WebSocketRoute('member')
+  async member(session: DefaultWebSocketServerSession) {
+    const { topic, offset, epoch, user } = session.call.query as Record<string, string | undefined>;
+    const since = offset === undefined ? undefined : { offset: Number(offset), epoch: epoch ?? '' };
+    const result = await session.subscribe(topic!, { since, ...(user === undefined ? {} : { data: { user } }) });
+    await session.send(`subscribed ${JSON.stringify(result)}`);
+    for await (const frame of session.incoming) {
+      await this.sessions.publish(topic!, frame.readText(), { except: session });
+    }
+  }
+}
+
+/** History topics put their position into what subscribers receive: `{ text, offset, epoch }`. */
+const TOPICS: TopicOptions[] = [
+  {
+    match: /^kept:/,
+    history: { size: 1000, ttl: 60_000 },
+    envelope: (message) =>
+      JSON.stringify({ text: message.type === 'text' ? message.text : null, offset: message.position?.offset, epoch: message.position?.epoch }),
+  },
+  { match: /^room:/, presence: true },
+];
+
+describe('RedisBroker between three instances', () => {
+  let redis: RedisServer;
+  let apps: TestApp[];
+  let registries: WebSocketSessions[];
+  const logger = new RecordingLogger();
+
+  beforeAll(async () => {
+    redis = await RedisServer.start({ appendOnly: true });
+    apps = [];
+    for (let n = 0; n < 3; n++) {
+      apps.push(
+        await startApp([MemberController], { broker: new RedisBroker({ url: redis.url, presenceTtl: 1_000 }), topics: TOPICS }, [], {
+          configure: (app) => app.useLogger(logger),
+        }),
+      );
+    }
+    registries = apps.map((t) => t.app.get(WebSocketSessions));
+  });
+  afterAll(async () => {
+    clients.dropAll();
+    for (const t of apps ?? []) await t.close();
+    await redis?.remove();
+  });
+  afterEach(async () => {
+    clients.dropAll();
+    await eventually(() => registries.every((registry) => registry.size === 0), 'every session to leave');
+  });
+
+  /** A member's client, its subscribe result, and what it received before (recovered messages come before subscribe resolves). */
+  const join = async (instance: number, query: string): Promise<[WsClient, Record<string, unknown>, string[]]> => {
+    const client = clients.track(await WsClient.connect(apps[instance].url(`/member?${query}`)));
+    const before: string[] = [];
+    for (let text = await client.nextText(); ; text = await client.nextText()) {
+      if (text.startsWith('subscribed ')) return [client, JSON.parse(text.slice('subscribed '.length)) as Record<string, unknown>, before];
+      before.push(text);
+    }
+  };
+
+  it('delivers each publish once to every subscriber on every instance, the publisher left out, in each publisher’s order', async () => {
+    const members = [];
+    for (let n = 0; n < 6; n++) members.push((await join(n % 3, 'topic=news'))[0]);
+    const COUNT = 50;
+    // Two publishers on two instances, interleaved.
+    for (let k = 0; k < COUNT; k++) {
+      members[0].ws.send(`a${k}`);
+      members[4].ws.send(`b${k}`);
+    }
+    for (const [n, member] of members.entries()) {
+      const expected = (n === 0 ? [] : ['a']).concat(n === 4 ? [] : ['b']);
+      const received: string[] = [];
+      for (let k = 0; k < expected.length * COUNT; k++) received.push(await member.nextText());
+      for (const from of expected) {
+        expect(received.filter((text) => text[0] === from)).toEqual(Array.from({ length: COUNT }, (_, k) => `${from}${k}`));
+      }
+    }
+    // Nothing more: no instance delivered twice.
+    await registries[2].publish('news', 'end');
+    for (const member of members) expect(await member.nextText()).toBe('end');
+  });
+
+  it('carries binary, Frame and serialized values between instances', async () => {
+    const [far] = await join(2, 'topic=mixed');
+    await registries[0].publish('mixed', new Uint8Array([0, 255, 10, 124]));
+    expect(await far.next()).toEqual({ data: Buffer.from([0, 255, 10, 124]), isBinary: true });
+    await registries[1].publishSerialized('mixed', { a: [1, 'two'], b: null });
+    expect(JSON.parse(await far.nextText())).toEqual({ a: [1, 'two'], b: null });
+  });
+
+  it('gives consecutive positions, and a client that reconnects to another instance gets what it missed, then live, once each', async () => {
+    const [first, subscribed] = await join(0, 'topic=kept:a');
+    const start = subscribed.position as StreamPosition;
+    expect(subscribed.recovered).toBe(false);
+    const positions: StreamPosition[] = [];
+    for (let k = 1; k <= 3; k++) positions.push((await registries[1].publish('kept:a', `m${k}`)).position!);
+    expect(positions).toEqual([1, 2, 3].map((k) => ({ offset: start.offset + k, epoch: start.epoch })));
+    for (let k = 1; k <= 3; k++) expect(JSON.parse(await first.nextText())).toEqual({ text: `m${k}`, ...positions[k - 1] });
+    first.ws.terminate();
+    await eventually(() => registries[0].size === 0, 'the first connection to end');
+    for (let k = 4; k <= 6; k++) await registries[2].publish('kept:a', `m${k}`);
+
+    const last = positions[2];
+    const [again, result, missed] = await join(1, `topic=kept:a&offset=${last.offset}&epoch=${last.epoch}`);
+    expect(result).toEqual({ recovered: true, position: { offset: start.offset + 6, epoch: start.epoch } });
+    expect(missed.map((text) => JSON.parse(text) as unknown)).toEqual(
+      [4, 5, 6].map((k) => ({ text: `m${k}`, offset: start.offset + k, epoch: start.epoch })),
+    );
+    await registries[0].publish('kept:a', 'm7');
+    expect(JSON.parse(await again.nextText())).toEqual({ text: 'm7', offset: start.offset + 7, epoch: start.epoch });
+  });
+
+  it('says when it cannot recover: another epoch, or a position past the history', async () => {
+    await registries[0].publish('kept:b', 'one');
+    const [, otherEpoch] = await join(1, 'topic=kept:b&offset=0&epoch=not-this-one');
+    expect(otherEpoch.recovered).toBe(false);
+    const [, ahead] = await join(2, 'topic=kept:b&offset=999&epoch=' + (otherEpoch.position as StreamPosition).epoch);
+    expect(ahead.recovered).toBe(false);
+  });
+
+  it('shows presence across instances, with join and leave events on each', async () => {
+    const events: string[][] = [[], [], []];
+    const stops = registries.map((registry, n) => registry.onPresence((event) => events[n].push(`${event.type} ${String((event.entry.data as { user: string }).user)}`)));
+    try {
+      const [ann] = await join(0, 'topic=room:1&user=ann');
+      const [bob] = await join(1, 'topic=room:1&user=bob');
+      await join(2, 'topic=room:1&user=cid');
+      const users = async (n: number) => (await registries[n].presence('room:1')).map((entry) => (entry.data as { user: string }).user).sort();
+      expect(await users(2)).toEqual(['ann', 'bob', 'cid']);
+      expect(await registries[0].presenceCount('room:1')).toBe(3);
+      bob.ws.close();
+      await eventually(async () => (await users(0)).join() === 'ann,cid', 'bob to leave presence');
+      await eventually(() => events[0].includes('leave bob'), 'instance 0 to hear bob leave');
+      ann.ws.terminate();
+      await eventually(async () => (await users(1)).join() === 'cid', 'ann to leave presence');
+      // Instance 2 subscribed last: it saw its own join, and both leaves.
+      await eventually(() => events[2].includes('leave ann') && events[2].includes('leave bob'), 'instance 2 to hear the leaves');
+      expect(events[2].filter((event) => event.startsWith('join'))).toContain('join cid');
+      expect(events[0].slice(0, 3)).toEqual(['join ann', 'join bob', 'join cid']);
+    } finally {
+      stops.forEach((stop) => stop());
+    }
+  });
+
+  it('survives a Redis restart: one log line each way, publishes reject meanwhile, then flow again and history tops up', async () => {
+    const [member] = await join(1, 'topic=kept:c');
+    await registries[0].publish('kept:c', 'before');
+    expect(JSON.parse(await member.nextText())).toMatchObject({ text: 'before' });
+    logger.reset();
+    await redis.kill();
+    await eventually(() => logger.errors.length >= 3, 'each instance to log the outage');
+    const refusal = await registries[0].publish('kept:c', 'during').catch((error: Error) => error);
+    expect(refusal).toBeInstanceOf(Error);
+    expect((refusal as Error).name).toBe('WebSocketBrokerError');
+    expect((refusal as Error).message).toContain('was not published (it reached nobody)');
+    await redis.restart();
+    await eventually(async () => (await registries[0].publish('kept:c', 'after').then(() => true, () => false)), 'publishing to work again', 15_000);
+    expect(JSON.parse(await member.nextText())).toMatchObject({ text: 'after' });
+    // One line per instance for the outage, however many reconnect attempts failed.
+    expect(logger.errors.filter((line) => line.includes('is unreachable'))).toHaveLength(3);
+  }, 30_000);
+});
