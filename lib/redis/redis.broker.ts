@@ -57,6 +57,8 @@ const DEFAULT_PRESENCE_TTL = 15_000;
 const DEFAULT_CONNECT_TIMEOUT = 10_000;
 /** How long a topic's epoch and offset outlive its last publish (at least its history's ttl): a week. */
 const META_TTL_MS = 7 * 24 * 3600 * 1000;
+/** Publishes one process may have waiting for Redis's answer; past it a publish rejects at once. */
+const MAX_PUBLISHES_IN_FLIGHT = 10_000;
 /** Bulk strings as Buffers: bodies are bytes. */
 const AS_BUFFERS = { typeMapping: { [RESP_TYPES.BLOB_STRING]: Buffer } };
 
@@ -73,8 +75,16 @@ export class RedisBroker implements WebSocketBroker {
   /** Presence entries of this process's sessions, per topic: heartbeats keep them, and a Redis that lost them gets them back. */
   private readonly present = new Map<string, Map<string, PresenceEntry>>();
   private heartbeat: NodeJS.Timeout | undefined;
+  /** Leaves Redis did not take (it was away): sent again when it is back, or the entries would stay while this process heartbeats. */
+  private readonly unsentLeaves = new Map<string, Map<string, PresenceEntry>>();
+  /** Topics unsubscribed while Redis was away: node-redis would subscribe them again on reconnecting. */
+  private readonly staleTopics = new Set<string>();
+  /** Publishes sent and not answered: bounded, so a caller that does not await cannot queue without limit. */
+  private publishesInFlight = 0;
   /** When the current outage began (logged once), or undefined while connected. */
   private outageSince: number | undefined;
+  /** One listener for every topic's channel: node-redis keeps a set of listeners per channel, so subscribing again adds nothing. */
+  private readonly onShardMessage = (message: Buffer, channel: Buffer) => this.onChannelMessage(topicOfChannel(channel, this.prefix), message);
   private stopped = false;
 
   constructor(private readonly options: RedisBrokerOptions) {
@@ -123,20 +133,41 @@ export class RedisBroker implements WebSocketBroker {
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.heartbeat);
-    const owned = this.options.client === undefined ? [this.subscriber, this.commands] : [this.subscriber];
-    await Promise.all(owned.map((client) => (client?.isOpen ? client.close().catch(() => client.destroy()) : undefined)));
+    // Nothing waits on the subscriptions; the commands (the last leaves) may finish, unless Redis is away.
+    if (this.subscriber?.isOpen) this.subscriber.destroy();
+    const commands = this.commands;
+    if (this.options.client !== undefined || commands?.isOpen !== true) return;
+    if (commands.isReady) await commands.close().catch(() => commands.destroy());
+    else commands.destroy();
   }
 
   async subscribe(topic: string): Promise<void> {
     const subscriber = this.ready(this.subscriber);
-    await subscriber.sSubscribe(this.keysOf(topic).channel, (message: Buffer) => this.onChannelMessage(topic, message), true);
+    this.staleTopics.delete(topic);
+    await subscriber.sSubscribe(this.keysOf(topic).channel, this.onShardMessage, true);
   }
 
   async unsubscribe(topic: string): Promise<void> {
-    await this.ready(this.subscriber).sUnsubscribe(this.keysOf(topic).channel);
+    if (this.subscriber?.isReady !== true) {
+      this.staleTopics.add(topic);
+      return;
+    }
+    await this.subscriber.sUnsubscribe(this.keysOf(topic).channel, this.onShardMessage, true);
   }
 
   async publish(message: BrokerMessage, history: TopicHistoryOptions | undefined): Promise<StreamPosition | undefined> {
+    if (this.publishesInFlight >= MAX_PUBLISHES_IN_FLIGHT) {
+      throw new Error(`${MAX_PUBLISHES_IN_FLIGHT} publishes are waiting for Redis at ${this.where}: await publishes, or publish less at once`);
+    }
+    this.publishesInFlight++;
+    try {
+      return await this.send(message, history);
+    } finally {
+      this.publishesInFlight--;
+    }
+  }
+
+  private async send(message: BrokerMessage, history: TopicHistoryOptions | undefined): Promise<StreamPosition | undefined> {
     const { kind, body } = encodePayload(message.payload);
     const keys = this.keysOf(message.topic);
     if (history === undefined) {
@@ -179,24 +210,31 @@ export class RedisBroker implements WebSocketBroker {
   }
 
   async join(topic: string, entry: PresenceEntry): Promise<void> {
-    let entries = this.present.get(topic);
-    if (entries === undefined) this.present.set(topic, (entries = new Map()));
-    entries.set(entry.session, entry);
+    forget(this.unsentLeaves, topic, entry);
+    remember(this.present, topic, entry);
     await this.sendJoin(topic, entry);
   }
 
   async leave(topic: string, entry: PresenceEntry): Promise<void> {
-    const entries = this.present.get(topic);
-    entries?.delete(entry.session);
-    if (entries?.size === 0) this.present.delete(topic);
-    const keys = this.keysOf(topic);
-    await this.run(PRESENCE_LEAVE, [keys.presenceProcesses, keys.presenceOf(this.processId)], [keys.channel, this.processId, entry.session]);
+    forget(this.present, topic, entry);
+    try {
+      await this.sendLeave(topic, entry);
+    } catch (error) {
+      remember(this.unsentLeaves, topic, entry);
+      throw error;
+    }
   }
 
   async presence(topic: string): Promise<PresenceEntry[]> {
     const keys = this.keysOf(topic);
     const entries = (await this.run(PRESENCE_READ, [keys.presenceProcesses], [keys.channel])) as string[];
     return entries.map((entry) => JSON.parse(String(entry)) as PresenceEntry);
+  }
+
+  private async sendLeave(topic: string, entry: PresenceEntry): Promise<void> {
+    const keys = this.keysOf(topic);
+    await this.run(PRESENCE_LEAVE, [keys.presenceProcesses, keys.presenceOf(this.processId)], [keys.channel, this.processId, entry.session]);
+    forget(this.unsentLeaves, topic, entry);
   }
 
   private sendJoin(topic: string, entry: PresenceEntry): Promise<unknown> {
@@ -208,7 +246,8 @@ export class RedisBroker implements WebSocketBroker {
     );
   }
 
-  private onChannelMessage(topic: string, raw: Buffer): void {
+  private onChannelMessage(topic: string | undefined, raw: Buffer): void {
+    if (topic === undefined) return;
     let decoded: ReturnType<typeof decodeChannelMessage>;
     try {
       decoded = decodeChannelMessage(topic, raw);
@@ -252,7 +291,12 @@ export class RedisBroker implements WebSocketBroker {
     const seconds = ((Date.now() - this.outageSince) / 1000).toFixed(1);
     this.outageSince = undefined;
     this.logger.log(`Redis at ${this.where} is back after ${seconds} s: topics resubscribed, missed history being read back`);
-    // A Redis that restarted without persistence lost the presence of this process's sessions: they join again.
+    for (const topic of this.staleTopics) this.subscriber.sUnsubscribe(this.keysOf(topic).channel, this.onShardMessage, true).catch(() => undefined);
+    this.staleTopics.clear();
+    // Sessions that left meanwhile leave; a Redis that restarted without persistence lost the others: they join again.
+    for (const [topic, entries] of this.unsentLeaves) {
+      for (const entry of entries.values()) this.sendLeave(topic, entry).catch(() => undefined);
+    }
     for (const [topic, entries] of this.present) {
       for (const entry of entries.values()) this.sendJoin(topic, entry).catch(() => undefined);
     }
@@ -281,6 +325,24 @@ export class RedisBroker implements WebSocketBroker {
       return client.sendCommand(['EVAL', script.source, ...tail], options);
     }
   }
+}
+
+/** The topic of a channel this broker subscribed to: `<prefix>:{<topic>}`. */
+function topicOfChannel(channel: Buffer, prefix: string): string | undefined {
+  const name = channel.toString('utf8');
+  return name.startsWith(`${prefix}:{`) && name.endsWith('}') ? name.slice(prefix.length + 2, -1) : undefined;
+}
+
+function remember(byTopic: Map<string, Map<string, PresenceEntry>>, topic: string, entry: PresenceEntry): void {
+  let entries = byTopic.get(topic);
+  if (entries === undefined) byTopic.set(topic, (entries = new Map()));
+  entries.set(entry.session, entry);
+}
+
+function forget(byTopic: Map<string, Map<string, PresenceEntry>>, topic: string, entry: PresenceEntry): void {
+  const entries = byTopic.get(topic);
+  if (entries === undefined || !entries.delete(entry.session)) return;
+  if (entries.size === 0) byTopic.delete(topic);
 }
 
 function metaTtl(history: TopicHistoryOptions): number {

@@ -192,4 +192,42 @@ describe('RedisBroker between three instances', () => {
     // One line per instance for the outage, however many reconnect attempts failed.
     expect(logger.errors.filter((line) => line.includes('is unreachable'))).toHaveLength(3);
   }, 30_000);
+
+  it('sends a leave that Redis missed once it is back, and does not resubscribe a topic left meanwhile', async () => {
+    const [ann] = await join(0, 'topic=room:2&user=ann');
+    const [, , ] = await join(1, 'topic=room:2&user=bob');
+    const [gone] = await join(2, 'topic=gone');
+    await redis.kill();
+    ann.ws.close();
+    gone.ws.close();
+    await eventually(() => registries[0].size === 0 && registries[2].size === 0, 'both sessions to end while Redis is away');
+    await redis.restart();
+    // The append-only file kept ann's entry; the process still heartbeats, so only the retried leave removes it.
+    await eventually(async () => (await registries[1].presence('room:2').catch(() => [])).map((entry) => (entry.data as { user: string }).user).join() === 'bob', 'ann to leave presence', 15_000);
+    await eventually(async () => (await redis.command('PUBSUB', 'SHARDNUMSUB', 'nwr:{gone}')).includes(':0'), 'nobody to subscribe to "gone"', 15_000);
+  }, 30_000);
+
+  it('rejects a publish past 10 000 waiting for Redis, at once and quietly; the others go through', async () => {
+    const sleeping = redis.command('DEBUG', 'SLEEP', '1');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const publishes = Array.from({ length: 10_001 }, (_, n) => registries[0].publish('flood', `m${n}`));
+    const refused = await publishes[10_000].then(() => undefined, (error: Error) => error.message);
+    expect(refused).toContain('10000 publishes are waiting for Redis at redis://127.0.0.1:');
+    expect(refused).toContain('await publishes, or publish less at once');
+    await sleeping;
+    const outcomes = await Promise.allSettled(publishes.slice(0, 10_000));
+    expect(outcomes.filter((outcome) => outcome.status === 'rejected')).toHaveLength(0);
+  }, 30_000);
+});
+
+describe('new RedisBroker(options)', () => {
+  it.each([
+    [undefined, 'new RedisBroker(options): options must be an object with url or client, got undefined'],
+    [{}, 'new RedisBroker(options): give url (redis://host:6379) or client (a node-redis client), exactly one; got'],
+    [{ url: 'localhost:6379' }, 'new RedisBroker(options): url must be a redis:// or rediss:// URL, got "localhost:6379" (a string)'],
+    [{ url: 'redis://h', prefix: 'a{b}' }, 'new RedisBroker(options): prefix must be a non-empty string without { or }, got "a{b}" (a string)'],
+    [{ url: 'redis://h', presenceTtl: 0 }, 'new RedisBroker(options): presenceTtl must be a whole number of milliseconds from 1, got 0 (a number)'],
+  ])('refuses %j, saying what it takes', (options, message) => {
+    expect(() => new RedisBroker(options as never)).toThrow(message);
+  });
 });
