@@ -51,6 +51,8 @@ interface TopicState {
   held: BrokerMessage[] | undefined;
   /** History topics: sessions between subscribing and being sent what they missed; their live messages wait here. */
   readonly recovering: Map<Session, BrokerMessage[]>;
+  /** History topics: sessions that recovered up to a position live messages here have not reached yet; those up to it are not sent again. */
+  readonly ahead: Map<Session, StreamPosition>;
   /** The epoch change was reported (once per topic and epoch). */
   reportedEpoch: string | undefined;
 }
@@ -224,6 +226,7 @@ export class TopicHub implements TopicMembership, BrokerEvents {
       // History topics hold live messages until what came before the subscription was read.
       held: options?.history === undefined ? undefined : [],
       recovering: new Map(),
+      ahead: new Map(),
       reportedEpoch: undefined,
     };
     const previous = this.interest.get(topic) ?? Promise.resolve();
@@ -267,7 +270,7 @@ export class TopicHub implements TopicMembership, BrokerEvents {
       if (history === undefined) return { position: undefined, recovered: false };
       const since = options?.since;
       const read = await this.broker.readHistory(state.topic, since, history);
-      return this.finishRecovery(session, state, since !== undefined && read.complete ? read.messages : undefined);
+      return this.finishRecovery(session, state, since, read.complete ? read.messages : undefined);
     } catch (error) {
       state.recovering.delete(session);
       this.leave(session, state.topic);
@@ -280,24 +283,32 @@ export class TopicHub implements TopicMembership, BrokerEvents {
    * either in `missed` (read from the history) or among the live messages that waited; what comes after
    * reaches the session live. Recovered: it is sent both, in order, nothing twice. Not recovered: it is
    * sent nothing up to that position, which the result gives, so the app sends the client state as of it.
+   * A `since` past that position (the history is ahead of live messages here) is where the session stands.
    */
-  private finishRecovery(session: Session, state: TopicState, missed: readonly BrokerMessage[] | undefined): SubscribeResult {
+  private finishRecovery(
+    session: Session,
+    state: TopicState,
+    since: StreamPosition | undefined,
+    missed: readonly BrokerMessage[] | undefined,
+  ): SubscribeResult {
     const waiting = state.recovering.get(session) ?? [];
     state.recovering.delete(session);
     const reached = state.last;
-    if (missed === undefined || reached === undefined || !this.index.has(session, state.topic)) return { position: reached, recovered: false };
-    let sentUpTo: StreamPosition | undefined;
+    if (since === undefined || missed === undefined || reached === undefined || !this.index.has(session, state.topic)) {
+      return { position: reached, recovered: false };
+    }
+    let sentUpTo = since;
     for (const message of missed) {
       const position = message.position!;
       // Newer than this process reached: it comes live, to the session as to the others.
-      if (position.epoch !== reached.epoch || position.offset > reached.offset) break;
+      if (isAfter(position, reached)) break;
       this.sendTo(session, state, message);
       sentUpTo = position;
     }
     for (const message of waiting) {
-      const position = message.position!;
-      if (sentUpTo === undefined || position.epoch !== sentUpTo.epoch || position.offset > sentUpTo.offset) this.sendTo(session, state, message);
+      if (isAfter(message.position!, sentUpTo)) this.sendTo(session, state, message);
     }
+    if (isAfter(sentUpTo, reached)) state.ahead.set(session, sentUpTo);
     return { position: reached, recovered: true };
   }
 
@@ -335,10 +346,20 @@ export class TopicHub implements TopicMembership, BrokerEvents {
     // A copy: a send may end a session, which leaves the index.
     for (const session of [...subscribers]) {
       if (message.except !== undefined && session.id === message.except) continue;
+      if (state.ahead.size > 0 && this.sentAhead(state, session, message)) continue;
       const waiting = state.recovering.get(session);
       if (waiting === undefined) frames.sendTo(session);
       else if (waiting.length < MAX_HELD_MESSAGES) waiting.push(message);
     }
+  }
+
+  /** Whether the session recovered past this live message already; once one passes where it stands, it is live as the others. */
+  private sentAhead(state: TopicState, session: Session, message: BrokerMessage): boolean {
+    const ahead = state.ahead.get(session);
+    if (ahead === undefined) return false;
+    if (message.position !== undefined && !isAfter(message.position, ahead)) return true;
+    state.ahead.delete(session);
+    return false;
   }
 
   private sendTo(session: Session, state: TopicState, message: BrokerMessage): void {
@@ -352,6 +373,7 @@ export class TopicHub implements TopicMembership, BrokerEvents {
     const state = this.states.get(topic);
     if (state === undefined) return;
     state.recovering.delete(session);
+    state.ahead.delete(session);
     const entry = state.present.get(session);
     if (entry !== undefined) {
       state.present.delete(session);
@@ -462,6 +484,11 @@ function payloadOf(content: string | Uint8Array | Frame, method: string): TopicP
   }
   if (content instanceof Uint8Array) return { type: 'binary', bytes: content };
   throw new TypeError(`WebSocketSessions.${method}(): a message is a string, bytes or a Frame, got ${describeValue(content)}`);
+}
+
+/** Whether `position` comes after `than` in its topic; a position of another epoch does (a new count began). */
+function isAfter(position: StreamPosition, than: StreamPosition): boolean {
+  return position.epoch !== than.epoch || position.offset > than.offset;
 }
 
 function checkSubscribeOptions(topic: string, options: SubscribeOptions | undefined, rule: TopicOptions | undefined): void {
