@@ -81,6 +81,14 @@ describe('RedisBroker between three instances', () => {
     await eventually(() => registries.every((registry) => registry.size === 0), 'every session to leave');
   });
 
+  /** Waits until every instance publishes again after a Redis restart. */
+  const everyInstanceConnected = () =>
+    eventually(
+      async () => (await Promise.all(registries.map((registry) => registry.publish('probe', '').then(() => true, () => false)))).every(Boolean),
+      'every instance to reach Redis again',
+      15_000,
+    );
+
   /** A member's client, its subscribe result, and what it received before (recovered messages come before subscribe resolves). */
   const join = async (instance: number, query: string): Promise<[WsClient, Record<string, unknown>, string[]]> => {
     const client = clients.track(await WsClient.connect(apps[instance].url(`/member?${query}`)));
@@ -187,7 +195,8 @@ describe('RedisBroker between three instances', () => {
     expect((refusal as Error).name).toBe('WebSocketBrokerError');
     expect((refusal as Error).message).toContain('was not published (it reached nobody)');
     await redis.restart();
-    await eventually(async () => (await registries[0].publish('kept:c', 'after').then(() => true, () => false)), 'publishing to work again', 15_000);
+    await everyInstanceConnected();
+    await registries[0].publish('kept:c', 'after');
     expect(JSON.parse(await member.nextText())).toMatchObject({ text: 'after' });
     // One line per instance for the outage, however many reconnect attempts failed.
     expect(logger.errors.filter((line) => line.includes('is unreachable'))).toHaveLength(3);
@@ -195,16 +204,23 @@ describe('RedisBroker between three instances', () => {
 
   it('sends a leave that Redis missed once it is back, and does not resubscribe a topic left meanwhile', async () => {
     const [ann] = await join(0, 'topic=room:2&user=ann');
-    const [, , ] = await join(1, 'topic=room:2&user=bob');
+    // Keeps instance 0 heartbeating in room:2, so ann's entry cannot just expire: only the leave removes it.
+    await join(0, 'topic=room:2&user=amy');
+    await join(1, 'topic=room:2&user=bob');
     const [gone] = await join(2, 'topic=gone');
     await redis.kill();
     ann.ws.close();
     gone.ws.close();
-    await eventually(() => registries[0].size === 0 && registries[2].size === 0, 'both sessions to end while Redis is away');
+    await eventually(() => registries[0].size === 1 && registries[2].size === 0, 'both sessions to end while Redis is away');
     await redis.restart();
-    // The append-only file kept ann's entry; the process still heartbeats, so only the retried leave removes it.
-    await eventually(async () => (await registries[1].presence('room:2').catch(() => [])).map((entry) => (entry.data as { user: string }).user).join() === 'bob', 'ann to leave presence', 15_000);
-    await eventually(async () => (await redis.command('PUBSUB', 'SHARDNUMSUB', 'nwr:{gone}')).includes(':0'), 'nobody to subscribe to "gone"', 15_000);
+    await everyInstanceConnected();
+    // The append-only file kept ann's entry, and instance 0 still heartbeats for amy: only the retried leave removes it.
+    const users = async () => (await registries[1].presence('room:2')).map((entry) => (entry.data as { user: string }).user).sort().join();
+    await eventually(async () => (await users()) === 'amy,bob', 'ann to leave presence');
+    // Beyond presenceTtl, so an entry left behind would still be there, heartbeated.
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    expect(await users()).toBe('amy,bob');
+    await eventually(async () => (await redis.command('PUBSUB', 'SHARDNUMSUB', 'nwr:{gone}')).endsWith(':0\r\n'), 'nobody to subscribe to "gone"', 15_000);
   }, 30_000);
 
   it('rejects a publish past 10 000 waiting for Redis, at once and quietly; the others go through', async () => {
