@@ -174,19 +174,19 @@ export class TopicHub implements TopicMembership, BrokerEvents {
         this.readBack(state, state.options.history, [message]);
         return;
       }
-    } else if (last !== undefined && state.reportedEpoch !== position.epoch) {
-      state.reportedEpoch = position.epoch;
-      this.logger.warn(
-        `Topic ${JSON.stringify(state.topic)} began a new epoch (${position.epoch}): its history was lost (a broker restarted ` +
-          'without persistence, or it was idle past its ttl); messages may have been missed. Clients see the new epoch in positions',
-      );
+    } else if (last !== undefined) {
+      // Counting began again: from the start of the new epoch, so what came before this message is read back.
+      this.reportEpoch(state, position.epoch);
+      state.last = { offset: 0, epoch: position.epoch };
+      this.message(message);
+      return;
     }
     state.last = position;
     this.deliver(state, message);
   }
 
+  /** The broker reports the topics this process subscribes to; a topic's last local leave may come after it left. */
   presence(event: PresenceEvent): void {
-    if (!this.states.has(event.topic)) return;
     for (const listener of this.presenceListeners) {
       try {
         listener(event);
@@ -319,7 +319,13 @@ export class TopicHub implements TopicMembership, BrokerEvents {
   private async readBack(state: TopicState, history: TopicHistoryOptions, held: BrokerMessage[]): Promise<void> {
     state.held = held;
     try {
-      const read = await this.broker.readHistory(state.topic, state.last, history);
+      let read = await this.broker.readHistory(state.topic, state.last, history);
+      if (!read.complete && state.last !== undefined && read.top.epoch !== state.last.epoch) {
+        // The history was lost and counting began again: what the new epoch has is read from its start.
+        this.reportEpoch(state, read.top.epoch);
+        state.last = { offset: 0, epoch: read.top.epoch };
+        read = await this.broker.readHistory(state.topic, state.last, history);
+      }
       if (!read.complete) {
         this.logger.warn(
           `Topic ${JSON.stringify(state.topic)}: messages after offset ${state.last?.offset} were no longer in its history ` +
@@ -337,6 +343,15 @@ export class TopicHub implements TopicMembership, BrokerEvents {
     }
     // Each held message is checked again: a gap still there (messages past the held limit) is read back.
     for (const message of held) this.message(message);
+  }
+
+  private reportEpoch(state: TopicState, epoch: string): void {
+    if (state.reportedEpoch === epoch) return;
+    state.reportedEpoch = epoch;
+    this.logger.warn(
+      `Topic ${JSON.stringify(state.topic)} began a new epoch (${epoch}): its history was lost (a broker restarted ` +
+        'without persistence, or it was idle past its ttl); messages may have been missed. Clients see the new epoch in positions',
+    );
   }
 
   private deliver(state: TopicState, message: BrokerMessage): void {
