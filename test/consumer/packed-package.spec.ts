@@ -3,10 +3,10 @@
  * only the peer dependencies and an HTTP platform, compiled against the installed types (strict, NodeNext) and run;
  * and the same library installed from git, which npm builds with the prepare script.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
-import { createFreshApp, packedTarball, peerDependencyVersions, REPO_ROOT, repoVersion, type FreshApp } from './support/packed-package.js';
+import { startServer } from './support/app-server.js';
+import { createFreshApp, packedTarball, peerDependencyVersions, REPO_ROOT, repoVersion, STRICT_NODENEXT_TSCONFIG, type FreshApp } from './support/packed-package.js';
 import { WsClient } from '../support/ws-client.js';
 
 const APP_MODULE = `
@@ -70,55 +70,11 @@ export async function misuse(session: DefaultWebSocketServerSession, client: Web
 }
 `;
 
-const TSCONFIG = {
-  compilerOptions: {
-    target: 'ES2022',
-    module: 'NodeNext',
-    moduleResolution: 'NodeNext',
-    lib: ['ES2023'],
-    types: ['node'],
-    strict: true,
-    experimentalDecorators: true,
-    emitDecoratorMetadata: true,
-    // Off, so the package's own .d.ts files are checked too, not only what the app uses of them.
-    skipLibCheck: false,
-    rootDir: 'src',
-    outDir: 'dist',
-  },
-  include: ['src'],
-};
-
-const STARTUP_TIMEOUT_MS = 30_000;
-
 /** Every file under a directory, as paths relative to it. */
 function filesUnder(root: string, dir = root): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) =>
     entry.isDirectory() ? filesUnder(root, join(dir, entry.name)) : [relative(root, join(dir, entry.name))],
   );
-}
-
-/** Starts `node dist/main.js` in the app and resolves with the port it printed. */
-function startServer(app: FreshApp): Promise<{ server: ChildProcess; port: number }> {
-  const server = spawn(process.execPath, ['dist/main.js'], { cwd: app.dir, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  return new Promise((resolve, reject) => {
-    const fail = (why: string) => {
-      clearTimeout(timer);
-      server.kill();
-      reject(new Error(`${why}; its output:\n${output}`));
-    };
-    const timer = setTimeout(() => fail('the app printed no port in time'), STARTUP_TIMEOUT_MS);
-    server.on('exit', (code) => fail(`the app exited with ${code}`));
-    server.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    server.stdout!.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-      const port = /listening on (\d+)/.exec(output)?.[1];
-      if (port === undefined) return;
-      clearTimeout(timer);
-      server.removeAllListeners('exit');
-      resolve({ server, port: Number(port) });
-    });
-  });
 }
 
 describe('the packed library in a fresh app', () => {
@@ -137,7 +93,7 @@ describe('the packed library in a fresh app', () => {
       devDependencies: { '@types/node': repoVersion('@types/node') },
     });
     installed = join(app.dir, 'node_modules', 'nest-websocket-routes');
-    await app.writeFile('tsconfig.json', JSON.stringify(TSCONFIG, null, 2));
+    await app.writeFile('tsconfig.json', JSON.stringify(STRICT_NODENEXT_TSCONFIG, null, 2));
     await app.writeFile('src/app.module.ts', APP_MODULE);
     await app.writeFile('src/main.ts', MAIN);
     await app.writeFile('src/testing-check.ts', TESTING_CHECK);
@@ -148,16 +104,18 @@ describe('the packed library in a fresh app', () => {
     await app?.remove();
   });
 
-  it('holds the built library with types for both entry points, and no tests, sources or build output', () => {
+  it('holds the built library with types for every entry point, and no tests, sources or build output', () => {
     const manifest = JSON.parse(readFileSync(join(installed, 'package.json'), 'utf8')) as {
       exports: Record<string, { types: string; default: string }>;
     };
-    for (const entry of ['.', './testing']) {
+    for (const entry of ['.', './testing', './redis']) {
       expect(existsSync(join(installed, manifest.exports[entry].types))).toBe(true);
       expect(existsSync(join(installed, manifest.exports[entry].default))).toBe(true);
     }
     const files = filesUnder(installed);
-    expect(files).toEqual(expect.arrayContaining(['dist/index.js', 'dist/index.d.ts', 'dist/testing/index.js', 'dist/testing/index.d.ts']));
+    expect(files).toEqual(
+      expect.arrayContaining(['dist/index.js', 'dist/index.d.ts', 'dist/testing/index.js', 'dist/testing/index.d.ts', 'dist/redis/index.js', 'dist/redis/index.d.ts']),
+    );
     const outsideDist = files.filter((file) => !file.startsWith('dist/'));
     expect(outsideDist.sort()).toEqual(['LICENSE', 'README.md', 'package.json']);
     expect(files.filter((file) => /\.ts$/.test(file) && !file.endsWith('.d.ts'))).toEqual([]);
@@ -182,7 +140,9 @@ describe('the packed library in a fresh app', () => {
     expect(existsSync(join(app.dir, 'dist', 'main.js'))).toBe(true);
   });
 
-  it('serves a route: a ws client gets its message echoed', async () => {
+  it('serves a route: a ws client gets its message echoed, without the optional redis installed', async () => {
+    // The app runs without redis: the main entry point never loads the Redis broker.
+    expect(existsSync(join(app.dir, 'node_modules', 'redis'))).toBe(false);
     const { server, port } = await startServer(app);
     const exited = new Promise((resolve) => server.once('exit', resolve));
     try {

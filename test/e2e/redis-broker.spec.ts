@@ -231,7 +231,7 @@ describe('RedisBroker between three instances', () => {
     // The data goes, and with it the subscriptions' connections: what is published at once may not be heard live.
     await redis.command('FLUSHALL');
     await redis.command('CLIENT', 'KILL', 'TYPE', 'pubsub');
-    const fresh = [];
+    const fresh: StreamPosition[] = [];
     for (const text of ['n1', 'n2', 'n3']) fresh.push((await registries[0].publish('kept:lost', text)).position!);
     expect(fresh.map((position) => position.offset)).toEqual([1, 2, 3]);
     expect(fresh[0].epoch).not.toBe(old.epoch);

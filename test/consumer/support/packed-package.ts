@@ -140,3 +140,22 @@ export async function createFreshApp(options: FreshAppOptions): Promise<FreshApp
   }
   return app;
 }
+
+/** The strictest setup an ESM Nest app may have: NodeNext resolution, and the packages' own .d.ts files checked too. */
+export const STRICT_NODENEXT_TSCONFIG = {
+  compilerOptions: {
+    target: 'ES2022',
+    module: 'NodeNext',
+    moduleResolution: 'NodeNext',
+    lib: ['ES2023'],
+    types: ['node'],
+    strict: true,
+    experimentalDecorators: true,
+    emitDecoratorMetadata: true,
+    // Off, so the packages' own .d.ts files are checked too, not only what the app uses of them.
+    skipLibCheck: false,
+    rootDir: 'src',
+    outDir: 'dist',
+  },
+  include: ['src'],
+};
