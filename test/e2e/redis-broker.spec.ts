@@ -13,6 +13,7 @@ import {
   type TopicOptions,
 } from 'nest-websocket-routes';
 import { RedisBroker } from 'nest-websocket-routes/redis';
+import { createClient } from 'redis';
 import { eventually } from '../support/async.js';
 import { ClientTracker } from '../support/client-tracker.js';
 import { startApp, type TestApp } from '../support/nest-app.js';
@@ -241,6 +242,22 @@ describe('RedisBroker between three instances', () => {
     expect(logger.warns.filter((line) => line.includes('began a new epoch'))).toHaveLength(1);
   });
 
+  it('subscribes in Redis only where a topic has subscribers, and leaves with the last one', async () => {
+    const subscribers = async (topic: string) => Number(/:(\d+)\r\n$/.exec(await redis.command('PUBSUB', 'SHARDNUMSUB', `nwr:{${topic}}`))?.[1]);
+    expect(await subscribers('interest')).toBe(0);
+    const [first] = await join(0, 'topic=interest');
+    const [second] = await join(0, 'topic=interest');
+    // One Redis subscription for the process, however many of its sessions subscribe; none for the other two.
+    expect(await subscribers('interest')).toBe(1);
+    const [third] = await join(2, 'topic=interest');
+    expect(await subscribers('interest')).toBe(2);
+    first.ws.close();
+    third.ws.close();
+    await eventually(async () => (await subscribers('interest')) === 1, 'instance 2 to leave with its last subscriber');
+    second.ws.close();
+    await eventually(async () => (await subscribers('interest')) === 0, 'instance 0 to leave with its last subscriber');
+  });
+
   it('rejects a publish past 10 000 waiting for Redis, at once and quietly; the others go through', async () => {
     const sleeping = redis.command('DEBUG', 'SLEEP', '1');
     await new Promise((resolve) => setTimeout(resolve, 100));
@@ -263,5 +280,29 @@ describe('new RedisBroker(options)', () => {
     [{ url: 'redis://h', presenceTtl: 0 }, 'new RedisBroker(options): presenceTtl must be a whole number of milliseconds from 1, got 0 (a number)'],
   ])('refuses %j, saying what it takes', (options, message) => {
     expect(() => new RedisBroker(options as never)).toThrow(message);
+  });
+});
+
+describe('RedisBroker on a client the application has', () => {
+  it('publishes through it, subscribes on a duplicate, and leaves it open at shutdown', async () => {
+    const redis = await RedisServer.start();
+    const client = createClient({ url: redis.url });
+    client.on('error', () => undefined);
+    try {
+      const t = await startApp([MemberController], { broker: new RedisBroker({ client }) });
+      const member = await WsClient.connect(t.url('/member?topic=own'));
+      expect(await member.nextText()).toMatch(/^subscribed /);
+      // The broker connected the client it was given (it was not).
+      expect(client.isReady).toBe(true);
+      await t.app.get(WebSocketSessions).publish('own', 'through the given client');
+      expect(await member.nextText()).toBe('through the given client');
+      member.ws.terminate();
+      await t.close();
+      expect(client.isReady).toBe(true);
+      expect(await client.ping()).toBe('PONG');
+    } finally {
+      await client.close();
+      await redis.remove();
+    }
   });
 });
