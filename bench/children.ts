@@ -109,13 +109,16 @@ export class EchoServer {
     private readonly child: Child,
   ) {}
 
-  /** `profileName`: write a CPU profile of the server to PROFILE_DIR, as `<kind>-<profileName>.cpuprofile`, when BENCH_PROFILE is set. */
-  static async start(kind: ServerKind, profileName?: string): Promise<EchoServer> {
+  /**
+   * `profileName`: write a CPU profile of the server to PROFILE_DIR, as `<kind>-<profileName>.cpuprofile`, when BENCH_PROFILE is set.
+   * `args`: what the server module's start() takes (servers/*.ts).
+   */
+  static async start(kind: ServerKind, profileName?: string, args: string[] = []): Promise<EchoServer> {
     const flags = ['--expose-gc'];
     if (profileName !== undefined && PROFILE_DIR !== undefined) {
       flags.push('--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`, `--cpu-prof-name=${kind}-${profileName}.cpuprofile`);
     }
-    const child = new Child('./server-child.js', [kind], `${kind} server`, flags);
+    const child = new Child('./server-child.js', [kind, ...args], `${kind} server`, flags);
     const ready = await child.next<Extract<ServerMessage, { type: 'ready' }>>('ready');
     const base = `ws://127.0.0.1:${ready.port}`;
     return new EchoServer(`${base}${ready.path}`, `${base}${ready.deflatePath}`, child);

@@ -25,10 +25,15 @@ export class ErrorList {
   }
 }
 
-/** `deflate`: offer permessage-deflate with ws's defaults; otherwise none, so that every server echoes raw frames. */
-export function connect(url: string, deflate = false): Promise<WebSocket> {
+/**
+ * `deflate`: offer permessage-deflate with ws's defaults; otherwise none, so that every server echoes raw frames.
+ * `listen`: attaches listeners before the handshake, for a server that speaks first: a message that came with the
+ * 101 response is emitted before the returned promise's callbacks run.
+ */
+export function connect(url: string, deflate = false, listen?: (socket: WebSocket) => void): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
     const socket = new WebSocket(url, { perMessageDeflate: deflate, handshakeTimeout: CONNECT_TIMEOUT_MS });
+    listen?.(socket);
     socket.once('open', () => {
       socket.off('error', reject);
       resolve(socket);
@@ -83,4 +88,46 @@ export function openWindow(): () => { seconds: number; clientCpu: number } {
     process.send!({ type: 'window', edge: 'end' });
     return { seconds, clientCpu: (cpu.user + cpu.system) / 1e6 / seconds };
   };
+}
+
+/** A closed-loop client run's phases: connecting, then warm-up, the measured window, the drain of what is still out, closing. */
+export type RunPhase = 'connecting' | 'warmup' | 'measure' | 'drain' | 'closing';
+
+/** What `warmUpMeasureDrain` needs of a client run. */
+export interface PhasedRun {
+  phase: RunPhase;
+  /** Nothing is out any more: every message sent was answered (echoed, or delivered to all). */
+  idle(): boolean;
+  /** Set during the drain: the run calls it when it becomes idle or broke. */
+  onDrained?: () => void;
+}
+
+/**
+ * With the first messages sent: waits out the warm-up, holds the measured window (unless the run broke and
+ * went to drain first), then waits for what is still out, at most `drainTimeoutMs`. Returns the window
+ * (zeros if it never opened) and whether everything came back.
+ */
+export async function warmUpMeasureDrain(
+  run: PhasedRun,
+  times: { warmupMs: number; measureMs: number; drainTimeoutMs: number },
+): Promise<{ window: { seconds: number; clientCpu: number }; drained: boolean }> {
+  let window = { seconds: 0, clientCpu: 0 };
+  run.phase = 'warmup';
+  await new Promise((resolve) => setTimeout(resolve, times.warmupMs));
+  if (run.phase === 'warmup') {
+    run.phase = 'measure';
+    const closeWindow = openWindow();
+    await new Promise((resolve) => setTimeout(resolve, times.measureMs));
+    window = closeWindow();
+  }
+  if (run.phase === 'measure') run.phase = 'drain';
+  if (run.idle()) return { window, drained: true };
+  const drained = await new Promise<boolean>((resolve) => {
+    const timer = setTimeout(() => resolve(false), times.drainTimeoutMs);
+    run.onDrained = () => {
+      clearTimeout(timer);
+      resolve(true);
+    };
+  });
+  return { window, drained };
 }

@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type WebSocket from 'ws';
-import { closeSocket, connect, ErrorList, openWindow, serveOrchestrator } from './client-sockets.js';
+import { closeSocket, connect, ErrorList, serveOrchestrator, warmUpMeasureDrain, type PhasedRun } from './client-sockets.js';
 import type { EchoRequest, EchoResult } from './messages.js';
 import { quantileSorted } from './stats.js';
 
@@ -27,8 +27,6 @@ interface Connection {
   /** Message n uses slot n % inFlight; it is reused only after message n's echo came back. */
   readonly slots: Slot[];
 }
-
-type Phase = 'warmup' | 'measure' | 'drain' | 'closing';
 
 /** A text message naming its connection and sequence number, padded to the requested size. */
 /** JSON-like records, compressible about as much as real API payloads (not 'xxxx', which deflate shrinks to nothing). */
@@ -56,9 +54,9 @@ async function run(request: EchoRequest): Promise<EchoResult> {
   const latencies: number[] = [];
   let messages = 0;
   let bytes = 0;
-  let phase: Phase = 'warmup';
-  let window = { seconds: 0, clientCpu: 0 };
-  let onDrained: (() => void) | undefined;
+  let measured = { seconds: 0, clientCpu: 0 };
+  // A broken run does not wait for what is still out.
+  const progress: PhasedRun = { phase: 'warmup', idle: () => allIdle() || errors.count > 0 };
 
   const sockets = await Promise.allSettled(Array.from({ length: request.connections }, () => connect(request.url, request.deflate)));
   const connections: Connection[] = [];
@@ -76,8 +74,8 @@ async function run(request: EchoRequest): Promise<EchoResult> {
 
   const fail = (message: string) => {
     errors.add(message);
-    phase = 'drain';
-    onDrained?.();
+    progress.phase = 'drain';
+    progress.onDrained?.();
   };
 
   const sendNext = (connection: Connection) => {
@@ -113,17 +111,17 @@ async function run(request: EchoRequest): Promise<EchoResult> {
           : data.equals(slot.expected));
       if (!matches) {
         fail(`connection ${connection.id}: echo mismatch at message ${seq} (${data.length} bytes, binary=${isBinary})`);
-      } else if (phase === 'measure') {
+      } else if (progress.phase === 'measure') {
         messages++;
         bytes += data.length;
         latencies.push(Number(now - slot.sentAt) / 1e6);
       }
-      if (phase === 'warmup' || phase === 'measure') sendNext(connection);
-      else if (phase === 'drain' && allIdle()) onDrained?.();
+      if (progress.phase === 'warmup' || progress.phase === 'measure') sendNext(connection);
+      else if (progress.phase === 'drain' && allIdle()) progress.onDrained?.();
     });
     socket.on('error', (error) => fail(`connection ${connection.id}: ${error.message}`));
     socket.on('close', (code) => {
-      if (phase !== 'closing') fail(`connection ${connection.id}: closed by the server (${code}) during the run`);
+      if (progress.phase !== 'closing') fail(`connection ${connection.id}: closed by the server (${code}) during the run`);
     });
   }
 
@@ -131,27 +129,12 @@ async function run(request: EchoRequest): Promise<EchoResult> {
     for (const connection of connections) {
       for (let i = 0; i < request.inFlight; i++) sendNext(connection);
     }
-    await new Promise((resolve) => setTimeout(resolve, request.warmupMs));
-    if (phase === 'warmup') {
-      phase = 'measure';
-      const closeWindow = openWindow();
-      await new Promise((resolve) => setTimeout(resolve, request.measureMs));
-      window = closeWindow();
-    }
-    if (phase === 'measure') phase = 'drain';
-    if (!allIdle() && errors.count === 0) {
-      const drained = await new Promise<boolean>((resolve) => {
-        const timer = setTimeout(() => resolve(false), DRAIN_TIMEOUT_MS);
-        onDrained = () => {
-          clearTimeout(timer);
-          resolve(true);
-        };
-      });
-      if (!drained) errors.add(`echoes still missing ${DRAIN_TIMEOUT_MS} ms after the window closed`);
-    }
+    const { window, drained } = await warmUpMeasureDrain(progress, { ...request, drainTimeoutMs: DRAIN_TIMEOUT_MS });
+    if (!drained) errors.add(`echoes still missing ${DRAIN_TIMEOUT_MS} ms after the window closed`);
+    measured = window;
   }
 
-  phase = 'closing';
+  progress.phase = 'closing';
   await Promise.all(connections.map((connection) => closeSocket(connection.socket, `connection ${connection.id}`, errors)));
 
   latencies.sort((a, b) => a - b);
@@ -159,7 +142,7 @@ async function run(request: EchoRequest): Promise<EchoResult> {
     type: 'result',
     messages,
     bytes,
-    ...window,
+    ...measured,
     latency: {
       p50: quantileSorted(latencies, 0.5),
       p99: quantileSorted(latencies, 0.99),

@@ -1,6 +1,8 @@
 /** IPC messages between the benchmark's orchestrator and its server and client child processes. */
 
-export type ServerKind = 'ours' | 'ws' | 'gateway';
+export type ServerKind = 'ours' | 'ws' | 'gateway' | ClusterServerKind;
+/** The fan-out servers of cluster.bench.ts (servers/cluster-*.ts). */
+export type ClusterServerKind = 'cluster-ours' | 'cluster-socketio' | 'cluster-ws';
 
 /** Orchestrator -> load client: run one closed-loop echo scenario against one server. */
 export interface EchoRequest {

@@ -8,11 +8,11 @@ export const SERVERS: ServerKind[] = ['ours', 'ws', 'gateway'];
 /** The servers ours is divided by, one ratio column each. */
 const OTHERS = SERVERS.filter((kind) => kind !== 'ours');
 
-const fmt = (value: number | undefined, digits: number) => (value !== undefined && Number.isFinite(value) ? value.toFixed(digits) : 'n/a');
+export const fmt = (value: number | undefined, digits: number) => (value !== undefined && Number.isFinite(value) ? value.toFixed(digits) : 'n/a');
 export const pct = (value: number) => (Number.isFinite(value) ? `${Math.round(value * 100)}%` : 'n/a');
 
 /** Pads every column to its widest cell. */
-function printColumns(rows: string[][]): void {
+export function printColumns(rows: string[][]): void {
   const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => (row[column] ?? '').length)));
   for (const row of rows) console.log(row.map((cell, column) => cell.padEnd(widths[column])).join('  ').trimEnd());
 }

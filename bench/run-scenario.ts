@@ -38,7 +38,7 @@ export interface Clients {
 }
 
 /** Busy and total CPU time of the whole machine (Linux /proc/stat, in ticks), or undefined elsewhere. */
-function machineTimes(): { busy: number; total: number } | undefined {
+export function machineTimes(): { busy: number; total: number } | undefined {
   try {
     const fields = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0].trim().split(/\s+/).slice(1, 9).map(Number);
     const total = fields.reduce((sum, value) => sum + value, 0);

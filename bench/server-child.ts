@@ -12,6 +12,9 @@ const SERVER_MODULES: Record<ServerKind, string> = {
   ours: './servers/ours.js',
   ws: './servers/ws.js',
   gateway: './servers/gateway.js',
+  'cluster-ours': './servers/cluster-ours.js',
+  'cluster-socketio': './servers/cluster-socketio.js',
+  'cluster-ws': './servers/cluster-ws.js',
 };
 
 function send(message: ServerMessage): void {
@@ -34,8 +37,9 @@ async function collectedMemory(): Promise<{ rss: number; heap: number }> {
 
 async function main(): Promise<void> {
   if (!Object.hasOwn(SERVER_MODULES, kind)) throw new Error(`server-child: unknown server kind ${String(kind)}`);
-  const { start } = (await import(SERVER_MODULES[kind])) as { start(): Promise<RunningServer> };
-  const server = await start();
+  const { start } = (await import(SERVER_MODULES[kind])) as { start(...args: string[]): Promise<RunningServer> };
+  // Arguments after the kind are the server's own (the cluster servers' Redis URL).
+  const server = await start(...process.argv.slice(3));
   send({ type: 'ready', port: server.port, path: server.path, deflatePath: server.deflatePath, pid: process.pid });
   process.on('message', (command: ServerCommand) => {
     if (command.type === 'cpu') {

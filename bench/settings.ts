@@ -2,7 +2,7 @@
 import { fileURLToPath } from 'node:url';
 import { ALL_SCENARIOS } from './scenarios.js';
 
-function envNumber(name: string, fallback: number, minimum: number): number {
+export function envNumber(name: string, fallback: number, minimum: number): number {
   const raw = process.env[name];
   if (raw === undefined || raw === '') return fallback;
   const value = Number(raw);

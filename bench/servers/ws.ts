@@ -4,9 +4,8 @@
  * directly: the same ws code on a heap the size of a Nest application's, which changes how V8 collects it.
  */
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { WebSocketServer } from 'ws';
-import type { RunningServer } from './listen.js';
+import { listenHttpOnLoopback, terminateAndClose, type RunningServer } from './listen.js';
 
 if (process.env.BENCH_WS_NEST) await import('@nestjs/core');
 
@@ -27,19 +26,10 @@ export async function start(): Promise<RunningServer> {
     const server = request.url === '/deflate' ? deflate : plain;
     server.handleUpgrade(request, socket, head, (client) => server.emit('connection', client, request));
   });
-  await new Promise<void>((resolve, reject) => {
-    http.once('listening', resolve);
-    http.once('error', reject);
-    http.listen(0, '127.0.0.1');
-  });
   return {
-    port: (http.address() as AddressInfo).port,
+    port: await listenHttpOnLoopback(http),
     path: '/',
     deflatePath: '/deflate',
-    stop: () =>
-      new Promise<void>((resolve) => {
-        for (const client of [...plain.clients, ...deflate.clients]) client.terminate();
-        http.close(() => resolve());
-      }),
+    stop: () => terminateAndClose(http, [...plain.clients, ...deflate.clients]),
   };
 }
