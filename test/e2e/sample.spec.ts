@@ -2,7 +2,10 @@ import 'reflect-metadata';
 import type { INestApplication } from '@nestjs/common';
 import type { AddressInfo } from 'node:net';
 import { Test } from '@nestjs/testing';
+import type { StreamPosition } from 'nest-websocket-routes';
 import { AppModule } from '../../sample/app.module.js';
+import { sleep } from '../support/async.js';
+import { ChatMember } from '../support/chat-member.js';
 import { ClientTracker } from '../support/client-tracker.js';
 import { RawClient, closePayload } from '../support/raw-client.js';
 import { WsClient } from '../support/ws-client.js';
@@ -46,36 +49,77 @@ describe('the sample app', () => {
     expect(await client.waitForEnd()).toBe(true);
   });
 
-  it('broadcasts chat messages to the room on /chat/rooms/:room with chat.v1', async () => {
-    const alice = await connect('/chat/rooms/lobby?name=alice', 'chat.v1');
+  const joinChat = async (room: string, name: string, since?: StreamPosition) => {
+    const member = await ChatMember.join(`http://127.0.0.1:${port}`, room, name, since);
+    clients.track(member);
+    return member;
+  };
+
+  it('runs chat rooms on /chat/rooms/:room with chat.v1: welcome, member list, and what the room says with consecutive positions', async () => {
+    const alice = await joinChat('lobby', 'alice');
     expect(alice.ws.protocol).toBe('chat.v1');
-    expect(JSON.parse(await alice.nextText())).toEqual({ type: 'join', name: 'alice' });
-    const bob = await connect('/chat/rooms/lobby?name=bob', 'chat.v1');
-    expect(JSON.parse(await alice.nextText())).toEqual({ type: 'join', name: 'bob' });
-    expect(JSON.parse(await bob.nextText())).toEqual({ type: 'join', name: 'bob' });
-    const elsewhere = await connect('/chat/rooms/kitchen?name=carol', 'chat.v1');
-    expect(JSON.parse(await elsewhere.nextText())).toEqual({ type: 'join', name: 'carol' });
+    expect(alice.welcome).toEqual({ type: 'welcome', recovered: false, position: { offset: 0, epoch: expect.any(String) } });
+    await alice.untilMembers('alice');
+    const bob = await joinChat('lobby', 'bob');
+    await alice.untilMembers('alice', 'bob');
+    await bob.untilMembers('alice', 'bob');
+    const carol = await joinChat('kitchen', 'carol');
+    await carol.untilMembers('carol');
 
-    alice.ws.send('hello bob');
-    const expected = { type: 'message', name: 'alice', text: 'hello bob' };
-    expect(JSON.parse(await alice.nextText())).toEqual(expected);
-    expect(JSON.parse(await bob.nextText())).toEqual(expected);
-
+    alice.send('hello bob');
+    await bob.untilLine('alice: hello bob');
+    await alice.untilLine('alice: hello bob');
     bob.ws.close(1000);
-    expect(JSON.parse(await alice.nextText())).toEqual({ type: 'leave', name: 'bob' });
+    await alice.untilLine('bob left');
+    await alice.untilMembers('alice');
+    expect(alice.lines).toEqual(['alice joined', 'bob joined', 'alice: hello bob', 'bob left']);
+    // Each room event carries its place in the room's history, the way back after a dropped connection.
+    const { epoch } = alice.welcome!.position!;
+    expect(alice.positions).toEqual([1, 2, 3, 4].map((offset) => ({ offset, epoch })));
     // Nothing from the lobby reached the other room.
-    await expect(elsewhere.next(300)).rejects.toThrow('Timed out');
+    await sleep(300);
+    expect(carol.lines).toEqual(['carol joined']);
+    expect(carol.members).toEqual(['carol']);
+  });
+
+  it('gives a member that reconnects with its position what it missed, before its welcome, then live messages', async () => {
+    const alice = await joinChat('porch', 'alice');
+    const bob = await joinChat('porch', 'bob');
+    await bob.untilLine('bob joined');
+    const last = bob.positions.at(-1)!;
+    bob.terminate();
+    await alice.untilLine('bob left');
+    alice.send('one');
+    alice.send('two');
+    await alice.untilLine('alice: two');
+
+    const back = await joinChat('porch', 'bob', last);
+    expect(back.welcome).toMatchObject({ recovered: true, position: { offset: last.offset + 3, epoch: last.epoch } });
+    expect(back.linesBeforeWelcome).toEqual(['bob left', 'alice: one', 'alice: two']);
+    alice.send('three');
+    await back.untilLine('alice: three');
+    expect(back.lines).toEqual(['bob left', 'alice: one', 'alice: two', 'bob joined', 'alice: three']);
+  });
+
+  it('says recovered: false to a position of another epoch, and closes with 1008 a malformed one', async () => {
+    await joinChat('attic', 'alice');
+    const stranger = await joinChat('attic', 'bob', { offset: 1, epoch: 'not-this-one' });
+    expect(stranger.welcome).toMatchObject({ recovered: false });
+    expect(stranger.linesBeforeWelcome).toEqual([]);
+    const malformed = clients.track(await WsClient.connect(`ws://127.0.0.1:${port}/chat/rooms/attic?name=eve&offset=soon&epoch=e`, 'chat.v1'));
+    const { code, reason } = await malformed.waitClosed();
+    expect(code).toBe(1008);
+    expect(reason).toContain('since must be a position { offset, epoch }');
   });
 
   it('closes with 1008 a chat member whose room name is longer than a topic may be, and the room carries on', async () => {
-    const alice = await connect('/chat/rooms/lobby?name=alice', 'chat.v1');
-    expect(JSON.parse(await alice.nextText())).toEqual({ type: 'join', name: 'alice' });
+    const alice = await joinChat('lobby', 'alice');
     const tooLong = await connect(`/chat/rooms/${'r'.repeat(300)}?name=mallory`, 'chat.v1');
     const { code, reason } = await tooLong.waitClosed();
     expect(code).toBe(1008);
     expect(reason).toContain('a topic may have at most 256 bytes of UTF-8, this one has 305');
-    alice.ws.send('still here');
-    expect(JSON.parse(await alice.nextText())).toEqual({ type: 'message', name: 'alice', text: 'still here' });
+    alice.send('still here');
+    await alice.untilLine('alice: still here');
   });
 
   // The README: the module's deflate applies to the default-session routes; the raw /raw-echo negotiates no extension.
