@@ -2,15 +2,11 @@
  * The sample's chat page at `/`, driven in headless Chromium: Debian's /usr/bin/chromium through
  * playwright-core, never a downloaded browser (`.ci/run` installs it when missing).
  */
-import 'reflect-metadata';
-import type { INestApplication } from '@nestjs/common';
 import { existsSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Test } from '@nestjs/testing';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { WebSocketSessions } from 'nest-websocket-routes';
-import { AppModule } from '../../sample/app.module.js';
+import { RedisServer } from '../support/redis-server.js';
+import { startSample, type SampleInstance } from '../support/sample-instances.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 /** How long one step in the browser may take before the test fails. */
@@ -18,57 +14,75 @@ const STEP = 10_000;
 /** For starting the app and the browser, and for the whole chat scenario. */
 const LONG = 60_000;
 
+let browser: Browser | undefined;
+
+beforeAll(async () => {
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(`${CHROMIUM} is missing: install Debian's chromium (apt-get install chromium); .ci/run does so`);
+  }
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    // We run as root in a container: no sandbox, and /dev/shm may be small.
+    args: ['--no-sandbox', '--disable-dev-shm-usage', '--disable-gpu'],
+  });
+}, LONG);
+
+afterAll(() => browser?.close(), LONG);
+
+/** The texts of the page's log lines, as shown. */
+const logLines = (page: Page) => page.locator('#log li').allTextContents();
+
+/** The names in the page's member list, as shown. */
+const memberNames = (page: Page) => page.locator('#members li').allTextContents();
+
+/** Polls what the page shows until `shown` holds; fails after STEP saying what it showed. */
+const waitUntil = async <T,>(read: () => Promise<T>, shown: (value: T) => boolean, what: string) => {
+  const deadline = Date.now() + STEP;
+  let value = await read();
+  while (!shown(value)) {
+    if (Date.now() > deadline) throw new Error(`${what} not shown within ${STEP} ms; the page shows ${JSON.stringify(value)}`);
+    await sleep(25);
+    value = await read();
+  }
+};
+
+/** Waits until the page's log has a line reading exactly `text`. */
+const waitForLine = (page: Page, text: string) => waitUntil(() => logLines(page), (lines) => lines.includes(text), `log line ${JSON.stringify(text)}`);
+
+/** Waits until the page's member list reads exactly `names`. */
+const waitForMembers = (page: Page, ...names: string[]) =>
+  waitUntil(() => memberNames(page), (shown) => shown.join() === names.join(), `members ${JSON.stringify(names)}`);
+
+const join = async (page: Page, name: string) => {
+  await page.locator('#name').fill(name);
+  await page.locator('#join').click();
+  await waitForLine(page, `${name} joined`);
+  await page.locator('#message:enabled').waitFor({ timeout: STEP });
+};
+
+const say = async (page: Page, text: string) => {
+  await page.locator('#message').fill(text);
+  await page.locator('#send').click();
+};
+
+/** A page in a browser context of its own (as another browser would be), with its script errors collected. */
+const openPage = async (errors: string[]) => {
+  const page = await (await browser!.newContext()).newPage();
+  page.on('pageerror', (error) => errors.push(error.message));
+  return page;
+};
+
 describe('the sample chat page in a browser', () => {
-  let app: INestApplication | undefined;
-  let browser: Browser | undefined;
+  let instance: SampleInstance | undefined;
   let baseUrl: string;
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) {
-      throw new Error(`${CHROMIUM} is missing: install Debian's chromium (apt-get install chromium); .ci/run does so`);
-    }
-    const moduleRef = await Test.createTestingModule({ imports: [AppModule] }).compile();
-    app = moduleRef.createNestApplication({ logger: false });
-    await app.listen(0, '127.0.0.1');
-    baseUrl = `http://127.0.0.1:${(app.getHttpServer().address() as AddressInfo).port}`;
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      // We run as root in a container: no sandbox, and /dev/shm may be small.
-      args: ['--no-sandbox', '--disable-dev-shm-usage', '--disable-gpu'],
-    });
+    instance = await startSample();
+    baseUrl = instance.baseUrl;
   }, LONG);
 
-  afterAll(async () => {
-    await browser?.close();
-    await app?.close();
-  }, LONG);
-
-  /** The texts of the page's log lines, as shown. */
-  const logLines = (page: Page) => page.locator('#log li').allTextContents();
-
-  /** Waits until the page's log has a line reading exactly `text` (polls what the page shows). */
-  const waitForLine = async (page: Page, text: string) => {
-    const deadline = Date.now() + STEP;
-    let lines = await logLines(page);
-    while (!lines.includes(text)) {
-      if (Date.now() > deadline) throw new Error(`no log line ${JSON.stringify(text)} within ${STEP} ms; the log has ${JSON.stringify(lines)}`);
-      await sleep(25);
-      lines = await logLines(page);
-    }
-  };
-
-  const join = async (page: Page, name: string) => {
-    await page.locator('#name').fill(name);
-    await page.locator('#join').click();
-    await waitForLine(page, `${name} joined`);
-    await page.locator('#message:enabled').waitFor({ timeout: STEP });
-  };
-
-  const say = async (page: Page, text: string) => {
-    await page.locator('#message').fill(text);
-    await page.locator('#send').click();
-  };
+  afterAll(() => instance?.app.close(), LONG);
 
   it('serves the page, its script and its style over HTTP', async () => {
     for (const [path, type] of [['/', 'text/html'], ['/chat.js', 'text/javascript'], ['/chat.css', 'text/css']]) {
@@ -83,10 +97,9 @@ describe('the sample chat page in a browser', () => {
   });
 
   it('lets two pages chat in one room, and shows when one leaves', async () => {
-    const pageA = await (await browser!.newContext()).newPage();
-    const pageB = await (await browser!.newContext()).newPage();
     const errors: string[] = [];
-    for (const page of [pageA, pageB]) page.on('pageerror', (error) => errors.push(error.message));
+    const pageA = await openPage(errors);
+    const pageB = await openPage(errors);
 
     const response = await pageA.goto(`${baseUrl}/`);
     expect(response?.status()).toBe(200);
@@ -97,9 +110,11 @@ describe('the sample chat page in a browser', () => {
     await join(pageA, 'alice');
     await join(pageB, 'bob');
     await waitForLine(pageA, 'bob joined');
+    await waitForMembers(pageA, 'alice', 'bob');
+    await waitForMembers(pageB, 'alice', 'bob');
     expect(await pageA.locator('#status').textContent()).toBe('In lobby as alice.');
     // Chromium offered permessage-deflate and the sample agreed: what follows goes through the inflater.
-    const negotiated = app!.get(WebSocketSessions).list().map((session) => session.extensions.map((extension) => extension.response.name));
+    const negotiated = instance!.sessions.list().map((session) => session.extensions.map((extension) => extension.response.name));
     expect(negotiated).toEqual([['permessage-deflate'], ['permessage-deflate']]);
 
     await say(pageA, 'hello bob');
@@ -123,6 +138,7 @@ describe('the sample chat page in a browser', () => {
 
     await pageA.close();
     await waitForLine(pageB, 'alice left');
+    await waitForMembers(pageB, 'bob');
     expect(await logLines(pageB)).toEqual([
       'bob joined',
       'alice: hello bob',
@@ -134,5 +150,56 @@ describe('the sample chat page in a browser', () => {
     expect(await pageB.title()).not.toBe('pwned');
     expect(errors).toEqual([]);
     await pageB.close();
+  }, LONG);
+});
+
+describe('the sample chat page on two instances sharing a Redis (REDIS_URL)', () => {
+  let redis: RedisServer | undefined;
+  const instances: SampleInstance[] = [];
+
+  beforeAll(async () => {
+    redis = await RedisServer.start();
+    instances.push(await startSample(redis.url), await startSample(redis.url));
+  }, LONG);
+
+  afterAll(async () => {
+    for (const instance of instances) await instance.app.close();
+    await redis?.remove();
+  }, LONG);
+
+  it('puts two pages on two instances in one room: messages both ways, both in the member list, recovery after a drop, and a leave', async () => {
+    const errors: string[] = [];
+    const pageA = await openPage(errors);
+    const pageB = await openPage(errors);
+    const socketUrls: string[] = [];
+    pageA.on('websocket', (socket) => socketUrls.push(socket.url()));
+    await pageA.goto(`${instances[0].baseUrl}/`);
+    await pageB.goto(`${instances[1].baseUrl}/`);
+
+    await join(pageA, 'alice');
+    await join(pageB, 'bob');
+    await waitForMembers(pageA, 'alice', 'bob');
+    await waitForMembers(pageB, 'alice', 'bob');
+    await say(pageA, 'hello from 1');
+    await waitForLine(pageB, 'alice: hello from 1');
+    await say(pageB, 'hello from 2');
+    await waitForLine(pageA, 'bob: hello from 2');
+
+    // Alice's connection drops (her instance ends it without a close frame): her page reconnects with the last
+    // position it saw, and gets what bob said meanwhile.
+    for (const session of instances[0].sessions.list()) session.terminate();
+    await waitUntil(() => pageA.locator('#status').textContent(), (status) => status?.includes('reconnecting') === true, 'the reconnect');
+    await say(pageB, 'while you were away');
+    await waitForLine(pageA, 'bob: while you were away');
+    await waitUntil(() => pageA.locator('#status').textContent(), (status) => status === 'In lobby as alice.', 'the room again');
+    expect(socketUrls).toHaveLength(2);
+    expect(new URL(socketUrls[1]).searchParams.get('offset')).toMatch(/^[1-9][0-9]*$/);
+    expect(await logLines(pageA)).not.toContain('Reconnected; messages sent meanwhile could not be recovered');
+
+    await pageB.close();
+    await waitForMembers(pageA, 'alice');
+    await waitForLine(pageA, 'bob left');
+    expect(errors).toEqual([]);
+    await pageA.close();
   }, LONG);
 });

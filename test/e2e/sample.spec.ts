@@ -7,6 +7,8 @@ import { AppModule } from '../../sample/app.module.js';
 import { sleep } from '../support/async.js';
 import { ChatMember } from '../support/chat-member.js';
 import { ClientTracker } from '../support/client-tracker.js';
+import { RedisServer } from '../support/redis-server.js';
+import { startSample, type SampleInstance } from '../support/sample-instances.js';
 import { RawClient, closePayload } from '../support/raw-client.js';
 import { WsClient } from '../support/ws-client.js';
 
@@ -152,5 +154,71 @@ describe('the sample app', () => {
     expect(JSON.parse(await client.nextText())).toHaveProperty('error');
     client.ws.send(JSON.stringify({ op: 'multiply', values: [6, 7] }));
     expect(JSON.parse(await client.nextText())).toEqual({ result: 42 });
+  });
+});
+
+describe('the sample chat on instances sharing a Redis (REDIS_URL)', () => {
+  let redis: RedisServer;
+  let instances: SampleInstance[];
+  const members = new ClientTracker();
+
+  beforeAll(async () => {
+    redis = await RedisServer.start();
+    instances = [await startSample(redis.url), await startSample(redis.url)];
+  });
+  afterEach(() => members.dropAll());
+  afterAll(async () => {
+    for (const instance of instances ?? []) await instance.app.close();
+    await redis?.remove();
+  });
+
+  const joinChat = async (instance: SampleInstance, room: string, name: string, since?: StreamPosition) =>
+    members.track(await ChatMember.join(instance.baseUrl, room, name, since));
+
+  it('lets members on two instances chat, each seeing both in the member list', async () => {
+    const alice = await joinChat(instances[0], 'lobby', 'alice');
+    const bob = await joinChat(instances[1], 'lobby', 'bob');
+    await alice.untilMembers('alice', 'bob');
+    await bob.untilMembers('alice', 'bob');
+    alice.send('hello from 1');
+    bob.send('hello from 2');
+    await bob.untilLine('alice: hello from 1');
+    await alice.untilLine('bob: hello from 2');
+    for (const member of [alice, bob]) {
+      expect(member.lines.filter((line) => line.includes('hello'))).toHaveLength(2);
+    }
+  });
+
+  it('gives a member whose connection dropped what it missed when it reconnects to the other instance, then live messages', async () => {
+    const alice = await joinChat(instances[0], 'porch', 'alice');
+    const bob = await joinChat(instances[1], 'porch', 'bob');
+    await bob.untilLine('bob joined');
+    const last = bob.positions.at(-1)!;
+    bob.terminate();
+    await alice.untilLine('bob left');
+    await alice.untilMembers('alice');
+    alice.send('one');
+    alice.send('two');
+    await alice.untilLine('alice: two');
+
+    const back = await joinChat(instances[0], 'porch', 'bob', last);
+    expect(back.welcome).toMatchObject({ recovered: true, position: { offset: last.offset + 3, epoch: last.epoch } });
+    expect(back.linesBeforeWelcome).toEqual(['bob left', 'alice: one', 'alice: two']);
+    await alice.untilMembers('alice', 'bob');
+    alice.send('three');
+    await back.untilLine('alice: three');
+    expect(back.lines).toEqual(['bob left', 'alice: one', 'alice: two', 'bob joined', 'alice: three']);
+  });
+
+  it('shows only the live members once an instance with members on it is closed', async () => {
+    const third = await startSample(redis.url);
+    const alice = await joinChat(instances[0], 'garden', 'alice');
+    const dan = await joinChat(instances[1], 'garden', 'dan');
+    await joinChat(third, 'garden', 'bob');
+    await joinChat(third, 'garden', 'cid');
+    await alice.untilMembers('alice', 'bob', 'cid', 'dan');
+    await third.app.close();
+    await alice.untilMembers('alice', 'dan');
+    await dan.untilMembers('alice', 'dan');
   });
 });
