@@ -1,9 +1,8 @@
-import 'reflect-metadata';
-import type { INestApplication } from '@nestjs/common';
-import type { AddressInfo } from 'node:net';
-import { Test } from '@nestjs/testing';
+/**
+ * The sample app over ws clients: its routes, and its chat (welcome, member list, positions, recovery) on one
+ * instance and on instances sharing a real redis-server through REDIS_URL. The page in a browser: sample-page.spec.ts.
+ */
 import type { StreamPosition } from 'nest-websocket-routes';
-import { AppModule } from '../../sample/app.module.js';
 import { sleep } from '../support/async.js';
 import { ChatMember } from '../support/chat-member.js';
 import { ClientTracker } from '../support/client-tracker.js';
@@ -13,18 +12,16 @@ import { RawClient, closePayload } from '../support/raw-client.js';
 import { WsClient } from '../support/ws-client.js';
 
 describe('the sample app', () => {
-  let app: INestApplication;
+  let instance: SampleInstance;
   let port: number;
   const clients = new ClientTracker();
 
   beforeAll(async () => {
-    const moduleRef = await Test.createTestingModule({ imports: [AppModule] }).compile();
-    app = moduleRef.createNestApplication({ logger: false });
-    await app.listen(0, '127.0.0.1');
-    port = (app.getHttpServer().address() as AddressInfo).port;
+    instance = await startSample();
+    port = Number(new URL(instance.baseUrl).port);
   });
   afterEach(() => clients.dropAll());
-  afterAll(() => app.close());
+  afterAll(() => instance.app.close());
 
   const connect = async (path: string, protocol?: string) => {
     const client = await WsClient.connect(`ws://127.0.0.1:${port}${path}`, protocol);
@@ -58,11 +55,11 @@ describe('the sample app', () => {
   };
 
   it('runs chat rooms on /chat/rooms/:room with chat.v1: welcome, member list, and what the room says with consecutive positions', async () => {
-    const alice = await joinChat('lobby', 'alice');
+    const alice = await joinChat('hall', 'alice');
     expect(alice.ws.protocol).toBe('chat.v1');
     expect(alice.welcome).toEqual({ type: 'welcome', recovered: false, position: { offset: 0, epoch: expect.any(String) } });
     await alice.untilMembers('alice');
-    const bob = await joinChat('lobby', 'bob');
+    const bob = await joinChat('hall', 'bob');
     await alice.untilMembers('alice', 'bob');
     await bob.untilMembers('alice', 'bob');
     const carol = await joinChat('kitchen', 'carol');
@@ -78,7 +75,7 @@ describe('the sample app', () => {
     // Each room event carries its place in the room's history, the way back after a dropped connection.
     const { epoch } = alice.welcome!.position!;
     expect(alice.positions).toEqual([1, 2, 3, 4].map((offset) => ({ offset, epoch })));
-    // Nothing from the lobby reached the other room.
+    // Nothing from the hall reached the other room.
     await sleep(300);
     expect(carol.lines).toEqual(['carol joined']);
     expect(carol.members).toEqual(['carol']);
