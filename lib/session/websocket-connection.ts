@@ -11,6 +11,7 @@ import { FrameParser, type FrameParserOptions } from '../protocol/frame-parser.j
 import { FrameSerializer } from '../protocol/frame-serializer.js';
 import { WebSocketProtocolError } from '../protocol/protocol-error.js';
 import { ClosedSendChannelError, closedSend, quietly } from './channel-errors.js';
+import { currentTurn, holdUntilTurnEnds, type HeldWriter } from './turn-writes.js';
 
 export interface FrameReceiver {
   /** False stops parsing (and reading the socket) until `pump()` is called again. */
@@ -40,8 +41,6 @@ const KEEP_ALIVE_DELAY = 30_000;
 const logger = new Logger('WebSocketConnection');
 const EMPTY = Buffer.alloc(0);
 const ignore = () => undefined;
-
-const uncork = (connection: WebSocketConnection) => connection.releaseWrites();
 
 /**
  * The socket's listeners are shared functions, called with the socket as `this`, which points to its
@@ -77,7 +76,7 @@ export function notOpenError(): Error {
   return new Error('This WebSocket session is not open yet: nothing can be sent before the handshake completes');
 }
 
-export class WebSocketConnection {
+export class WebSocketConnection implements HeldWriter {
   private readonly parser: FrameParser;
   private readonly serializer = new FrameSerializer();
   private receiver: FrameReceiver | undefined;
@@ -93,8 +92,10 @@ export class WebSocketConnection {
   private maxBufferedBytes = Number.POSITIVE_INFINITY;
   /** Set once a write found too much queued: every write but the Close is refused from then on. */
   private sendBufferFull = false;
-  /** Writes are held until the end of this turn (see pump). */
+  /** Writes are held until the end of this turn (see turn-writes.ts). */
   private corked = false;
+  /** The turn of the last write: a second write in the same turn holds the rest of the turn's writes. */
+  private lastWriteTurn = -1;
   private idleTimeout = 0;
   private idleTimer: NodeJS.Timeout | undefined;
   private lastActivity = 0;
@@ -215,11 +216,7 @@ export class WebSocketConnection {
         if (frame === undefined) break;
         // Several frames in one read (a pipelining peer): the answers the handler writes in
         // this turn leave together in one writev, after it, instead of one syscall each.
-        if (++frames === 2 && this.writable && !this.corked) {
-          this.corked = true;
-          this.socket.cork();
-          setImmediate(uncork, this);
-        }
+        if (++frames === 2 && this.writable && !this.corked) this.holdWrites();
         receiver.onFrame(frame);
         if (!this.reading) return;
       }
@@ -278,6 +275,9 @@ export class WebSocketConnection {
       }
       return closedSend();
     }
+    const turn = currentTurn();
+    if (turn !== this.lastWriteTurn) this.lastWriteTurn = turn;
+    else if (!this.corked) this.holdWrites();
     let ok: boolean;
     if (parts.length === 1) {
       ok = socket.write(parts[0]);
@@ -308,7 +308,14 @@ export class WebSocketConnection {
     this.endTimer.unref();
   }
 
-  /** Lets the writes held since `pump` corked the socket go out. */
+  /** Corks the socket until the end of this turn. */
+  private holdWrites(): void {
+    this.corked = true;
+    this.socket.cork();
+    holdUntilTurnEnds(this);
+  }
+
+  /** Lets the writes held this turn go out. */
   releaseWrites(): void {
     this.corked = false;
     this.socket.uncork();
