@@ -118,3 +118,6 @@ for _, process in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
 end
 return entries
 `);
+
+/** Every script, for loading them into a Redis on connecting. */
+export const SCRIPTS = [PUBLISH_WITH_HISTORY, READ_HISTORY, PRESENCE_HEARTBEAT, PRESENCE_JOIN, PRESENCE_LEAVE, PRESENCE_READ];

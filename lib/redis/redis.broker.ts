@@ -26,6 +26,7 @@ import {
   PRESENCE_READ,
   PUBLISH_WITH_HISTORY,
   READ_HISTORY,
+  SCRIPTS,
   type RedisScript,
 } from './redis-scripts.js';
 import { TopicKeys, decodeChannelMessage, encodeChannelMessage, encodePayload, messageOf } from './redis-wire.js';
@@ -86,6 +87,8 @@ export class RedisBroker implements WebSocketBroker {
   /** One listener for every topic's channel: node-redis keeps a set of listeners per channel, so subscribing again adds nothing. */
   private readonly onShardMessage = (message: Buffer, channel: Buffer) => this.onChannelMessage(topicOfChannel(channel, this.prefix), message);
   private stopped = false;
+  /** The connections are being closed: what comes now is not sent (the process's presence expires with it). */
+  private closed = false;
 
   constructor(private readonly options: RedisBrokerOptions) {
     if (typeof options !== 'object' || options === null) {
@@ -114,6 +117,10 @@ export class RedisBroker implements WebSocketBroker {
     const subscriber = commands.duplicate({ disableOfflineQueue: true });
     this.commands = commands;
     this.subscriber = subscriber;
+    // Each (re)connection loads the scripts first, so no EVALSHA misses them (a restarted Redis has none),
+    // and a leave sent at shutdown needs no second round trip that the closing client would refuse.
+    commands.on('ready', () => this.loadScripts(commands));
+    if (commands.isReady) this.loadScripts(commands);
     for (const client of [commands, subscriber]) {
       // Without a listener, node-redis's 'error' event would end the process.
       client.on('error', (error: Error) => this.onConnectionError(error));
@@ -133,6 +140,9 @@ export class RedisBroker implements WebSocketBroker {
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.heartbeat);
+    // Sessions closed just before leave their topics and presence in callbacks still queued: those go first.
+    await new Promise((resolve) => setImmediate(resolve));
+    this.closed = true;
     // Nothing waits on the subscriptions; the commands (the last leaves) may finish, unless Redis is away.
     if (this.subscriber?.isOpen) this.subscriber.destroy();
     const commands = this.commands;
@@ -148,6 +158,7 @@ export class RedisBroker implements WebSocketBroker {
   }
 
   async unsubscribe(topic: string): Promise<void> {
+    if (this.closed) return;
     if (this.subscriber?.isReady !== true) {
       this.staleTopics.add(topic);
       return;
@@ -217,6 +228,7 @@ export class RedisBroker implements WebSocketBroker {
 
   async leave(topic: string, entry: PresenceEntry): Promise<void> {
     forget(this.present, topic, entry);
+    if (this.closed) return;
     try {
       await this.sendLeave(topic, entry);
     } catch (error) {
@@ -314,7 +326,11 @@ export class RedisBroker implements WebSocketBroker {
     return client;
   }
 
-  /** Runs a script by its hash, loading it the first time a Redis (or a restarted one) lacks it. */
+  private loadScripts(client: AnyRedisClient): void {
+    for (const script of SCRIPTS) client.sendCommand(['SCRIPT', 'LOAD', script.source]).catch(() => undefined);
+  }
+
+  /** Runs a script by its hash, loading it if this Redis lacks it (its cache was flushed meanwhile). */
   private async run(script: RedisScript, keys: string[], args: Array<string | Buffer>, options?: typeof AS_BUFFERS): Promise<unknown> {
     const client = this.ready(this.commands);
     const tail = [String(keys.length), ...keys, ...args];

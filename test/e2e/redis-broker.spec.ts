@@ -306,3 +306,29 @@ describe('RedisBroker on a client the application has', () => {
     }
   });
 });
+
+describe('RedisBroker at application shutdown', () => {
+  it('says goodbye: every session leaves presence and its topics, with nothing logged', async () => {
+    const redis = await RedisServer.start();
+    const logger = new RecordingLogger();
+    // Presence would only expire after a minute: what the other instance sees comes from the leaves.
+    const broker = () => new RedisBroker({ url: redis.url, presenceTtl: 60_000 });
+    const leaving = await startApp([MemberController], { broker: broker(), topics: TOPICS }, [], { configure: (app) => app.useLogger(logger) });
+    const staying = await startApp([MemberController], { broker: broker(), topics: TOPICS });
+    try {
+      for (const user of ['ann', 'bob', 'cid']) {
+        const member = await WsClient.connect(leaving.url(`/member?topic=room:${user}&user=${user}`));
+        expect(await member.nextText()).toMatch(/^subscribed /);
+      }
+      const registry = staying.app.get(WebSocketSessions);
+      expect(await registry.presenceCount('room:ann')).toBe(1);
+      await leaving.close();
+      for (const user of ['ann', 'bob', 'cid']) expect(await registry.presence(`room:${user}`)).toEqual([]);
+      expect(await redis.command('PUBSUB', 'SHARDCHANNELS')).toBe('*0\r\n');
+      expect([...logger.warns, ...logger.errors]).toEqual([]);
+    } finally {
+      await staying.close();
+      await redis.remove();
+    }
+  });
+});
