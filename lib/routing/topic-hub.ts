@@ -55,6 +55,8 @@ interface TopicState {
   readonly ahead: Map<Session, StreamPosition>;
   /** The epoch change was reported (once per topic and epoch). */
   reportedEpoch: string | undefined;
+  /** History topics: a failed read-back was logged; quiet until one works, so an outage logs once, not once per live message. */
+  readBackFailing: boolean;
 }
 
 export interface PublishResult {
@@ -228,6 +230,7 @@ export class TopicHub implements TopicMembership, BrokerEvents {
       recovering: new Map(),
       ahead: new Map(),
       reportedEpoch: undefined,
+      readBackFailing: false,
     };
     const previous = this.interest.get(topic) ?? Promise.resolve();
     // After the change before it, whether or not that one worked.
@@ -336,10 +339,12 @@ export class TopicHub implements TopicMembership, BrokerEvents {
         state.last = oldestKept === undefined ? read.top : { offset: oldestKept.offset - 1, epoch: oldestKept.epoch };
       }
       state.held = undefined;
+      state.readBackFailing = false;
       for (const message of read.messages) this.message(message);
     } catch (error) {
       state.held = undefined;
-      this.logger.warn(`Topic ${JSON.stringify(state.topic)}: could not read back missed messages: ${(error as Error)?.message}`);
+      if (!state.readBackFailing) this.logger.warn(`Topic ${JSON.stringify(state.topic)}: could not read back missed messages: ${(error as Error)?.message}`);
+      state.readBackFailing = true;
       // Not checked again now: each would show the same gap and fail the same way at once, a loop of promise
       // callbacks that starves the event loop (the broker never reconnects). They are in the history: the next
       // message's gap, or resumed() once the broker is back, reads them back.

@@ -80,6 +80,10 @@ export class ServerProcess {
     }
   }
 
+  get stdout(): string {
+    return this.stdoutText;
+  }
+
   get stderr(): string {
     return this.stderrText;
   }
