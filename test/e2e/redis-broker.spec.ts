@@ -4,16 +4,10 @@
  * subscriber on any of them receives, in what order; history and recovery across instances; presence;
  * and a Redis that goes away and comes back. (Separate processes and kill -9: redis-cluster.spec.ts.)
  */
-import { Controller } from '@nestjs/common';
-import {
-  WebSocketRoute,
-  WebSocketSessions,
-  type DefaultWebSocketServerSession,
-  type StreamPosition,
-  type TopicOptions,
-} from 'nest-websocket-routes';
+import { WebSocketSessions, type StreamPosition } from 'nest-websocket-routes';
 import { RedisBroker } from 'nest-websocket-routes/redis';
 import { createClient } from 'redis';
+import { MEMBER_TOPICS, MemberController } from '../fixtures/member-route.js';
 import { eventually } from '../support/async.js';
 import { ClientTracker } from '../support/client-tracker.js';
 import { startApp, type TestApp } from '../support/nest-app.js';
@@ -22,37 +16,6 @@ import { RedisServer } from '../support/redis-server.js';
 import { WsClient } from '../support/ws-client.js';
 
 const clients = new ClientTracker();
-
-/**
- * `/member?topic=T[&offset=N&epoch=E][&user=U]`: subscribes (recovering from the position when given, present as U),
- * answers `subscribed <result as JSON>`, then publishes each text it receives to T, leaving itself out.
- */
-@Controller()
-class MemberController {
-  constructor(private readonly sessions: WebSocketSessions) {}
-
-  @WebSocketRoute('member')
-  async member(session: DefaultWebSocketServerSession) {
-    const { topic, offset, epoch, user } = session.call.query as Record<string, string | undefined>;
-    const since = offset === undefined ? undefined : { offset: Number(offset), epoch: epoch ?? '' };
-    const result = await session.subscribe(topic!, { since, ...(user === undefined ? {} : { data: { user } }) });
-    await session.send(`subscribed ${JSON.stringify(result)}`);
-    for await (const frame of session.incoming) {
-      await this.sessions.publish(topic!, frame.readText(), { except: session });
-    }
-  }
-}
-
-/** History topics put their position into what subscribers receive: `{ text, offset, epoch }`. */
-const TOPICS: TopicOptions[] = [
-  {
-    match: /^kept:/,
-    history: { size: 1000, ttl: 60_000 },
-    envelope: (message) =>
-      JSON.stringify({ text: message.type === 'text' ? message.text : null, offset: message.position?.offset, epoch: message.position?.epoch }),
-  },
-  { match: /^room:/, presence: true },
-];
 
 describe('RedisBroker between three instances', () => {
   let redis: RedisServer;
@@ -65,7 +28,7 @@ describe('RedisBroker between three instances', () => {
     apps = [];
     for (let n = 0; n < 3; n++) {
       apps.push(
-        await startApp([MemberController], { broker: new RedisBroker({ url: redis.url, presenceTtl: 1_000 }), topics: TOPICS }, [], {
+        await startApp([MemberController], { broker: new RedisBroker({ url: redis.url, presenceTtl: 1_000 }), topics: MEMBER_TOPICS }, [], {
           configure: (app) => app.useLogger(logger),
         }),
       );
@@ -313,8 +276,8 @@ describe('RedisBroker at application shutdown', () => {
     const logger = new RecordingLogger();
     // Presence would only expire after a minute: what the other instance sees comes from the leaves.
     const broker = () => new RedisBroker({ url: redis.url, presenceTtl: 60_000 });
-    const leaving = await startApp([MemberController], { broker: broker(), topics: TOPICS }, [], { configure: (app) => app.useLogger(logger) });
-    const staying = await startApp([MemberController], { broker: broker(), topics: TOPICS });
+    const leaving = await startApp([MemberController], { broker: broker(), topics: MEMBER_TOPICS }, [], { configure: (app) => app.useLogger(logger) });
+    const staying = await startApp([MemberController], { broker: broker(), topics: MEMBER_TOPICS });
     try {
       for (const user of ['ann', 'bob', 'cid']) {
         const member = await WsClient.connect(leaving.url(`/member?topic=room:${user}&user=${user}`));

@@ -120,6 +120,16 @@ describe('three processes on one Redis', () => {
     }
   };
 
+  /** Six subscribers of a history topic, two on each process, with the offset each subscribed at. */
+  const historyMembers = async (topic: string): Promise<Array<{ client: WsClient; start: number }>> => {
+    const members = [];
+    for (let n = 0; n < 6; n++) {
+      const { client, result } = await join(n % 3, `topic=${topic}`);
+      members.push({ client, start: result.position!.offset });
+    }
+    return members;
+  };
+
   /** The next `count` texts. */
   const texts = async (client: WsClient, count: number, timeoutMs?: number): Promise<string[]> => {
     const received: string[] = [];
@@ -208,11 +218,7 @@ describe('three processes on one Redis', () => {
   });
 
   it('loses nothing on a history topic when Redis is killed and restarted during traffic, logging one outage per process', async () => {
-    const members: Array<{ client: WsClient; start: number }> = [];
-    for (let n = 0; n < 6; n++) {
-      const { client, result } = await join(n % 3, 'topic=kept:x');
-      members.push({ client, start: result.position!.offset });
-    }
+    const members = await historyMembers('kept:x');
     const outagesBefore = instances.map((instance) => instance.logged('stderr', 'is unreachable'));
     const failedReadsBefore = instances.map((instance) => instance.logged('stdout', 'could not read back'));
     // Two publishers on two processes, each retrying what was refused during the outage.
@@ -242,11 +248,7 @@ describe('three processes on one Redis', () => {
   }, 45_000);
 
   it('reads back what a process missed while Redis dropped its subscriber connection during traffic', async () => {
-    const members: Array<{ client: WsClient; start: number }> = [];
-    for (let n = 0; n < 6; n++) {
-      const { client, result } = await join(n % 3, 'topic=kept:cut');
-      members.push({ client, start: result.position!.offset });
-    }
+    const members = await historyMembers('kept:cut');
     const outagesBefore = instances.map((instance) => instance.logged('stderr', 'is unreachable'));
     const COUNT = 300;
     const publishing = instances[0].publish('kept:cut', 'm', COUNT);
