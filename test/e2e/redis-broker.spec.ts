@@ -46,9 +46,15 @@ describe('RedisBroker between three instances', () => {
   });
 
   /** Waits until every instance publishes again after a Redis restart. */
+  /** Waits until every instance has both its connections back after a Redis restart: it publishes, and Redis lists them. */
   const everyInstanceConnected = () =>
     eventually(
-      async () => (await Promise.all(registries.map((registry) => registry.publish('probe', '').then(() => true, () => false)))).every(Boolean),
+      async () => {
+        const published = await Promise.all(registries.map((registry) => registry.publish('probe', '').then(() => true, () => false)));
+        // Two connections per instance (commands, subscriptions), and the one asking.
+        const clients = (await redis.command('CLIENT', 'LIST')).split('\n').filter((line) => line.includes('addr=')).length;
+        return published.every(Boolean) && clients >= 2 * registries.length + 1;
+      },
       'every instance to reach Redis again',
       15_000,
     );
