@@ -11,16 +11,19 @@
 import 'reflect-metadata';
 import { Controller } from '@nestjs/common';
 import {
+  InProcessBroker,
   JsonWebSocketConverter,
   WebSocketRoute,
   WebSocketSessions,
+  type BrokerEvents,
+  type BrokerMessage,
   type DefaultWebSocketServerSession,
+  type StreamPosition,
+  type SubscribeResult,
+  type TopicMessage,
+  type TopicOptions,
   type WebSocketServerSession,
 } from 'nest-websocket-routes';
-import { InProcessBroker } from '../../lib/broker/in-process.broker.js';
-import type { BrokerEvents, BrokerMessage } from '../../lib/broker/websocket-broker.js';
-import type { TopicMessage, TopicOptions } from '../../lib/routing/topic-options.js';
-import type { StreamPosition, SubscribeResult } from '../../lib/session/topic-membership.js';
 import { eventually, sleep } from '../support/async.js';
 import { ClientTracker } from '../support/client-tracker.js';
 import { PLATFORMS, startApp, type TestApp } from '../support/nest-app.js';

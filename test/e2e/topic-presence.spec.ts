@@ -10,10 +10,17 @@
 import 'reflect-metadata';
 import type { Socket } from 'node:net';
 import { Controller } from '@nestjs/common';
-import { WebSocketRoute, WebSocketSessions, WebSocketsModule, type DefaultWebSocketServerSession, type WebSocketServerSession } from 'nest-websocket-routes';
-import { InProcessBroker } from '../../lib/broker/in-process.broker.js';
-import type { PresenceEntry, PresenceEvent } from '../../lib/broker/websocket-broker.js';
-import type { TopicOptions } from '../../lib/routing/topic-options.js';
+import {
+  InProcessBroker,
+  WebSocketRoute,
+  WebSocketSessions,
+  WebSocketsModule,
+  type DefaultWebSocketServerSession,
+  type PresenceEntry,
+  type PresenceEvent,
+  type TopicOptions,
+  type WebSocketServerSession,
+} from 'nest-websocket-routes';
 import { eventually } from '../support/async.js';
 import { ClientTracker } from '../support/client-tracker.js';
 import { initApp, PLATFORMS, startApp, type TestApp } from '../support/nest-app.js';

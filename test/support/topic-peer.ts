@@ -5,7 +5,7 @@
  * to those commands apart from what topics deliver.
  */
 import type { DefaultWebSocketServerSession, WebSocketSessions } from 'nest-websocket-routes';
-import type { SubscribeOptions } from '../../lib/session/topic-membership.js';
+import type { SubscribeOptions } from 'nest-websocket-routes';
 import type { WsClient, WsMessage } from './ws-client.js';
 
 /**
