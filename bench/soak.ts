@@ -15,16 +15,24 @@
  *             send garbage for 20 s: nothing lost, nothing reordered.
  *   4. stalled: 200 each of an upgrade request never finished, a session gone
  *             quiet (idleTimeout) and a peer that stops answering pings: each cut.
+ *   5. cluster: 3 processes of the cluster test's app on an append-only
+ *             redis-server of its own (soak-cluster.ts), 300 subscribers on 4
+ *             history topics, publishers on each process for 20 s; one process
+ *             killed with SIGKILL (its subscribers reconnect elsewhere with their
+ *             position), later redis-server too: nothing missed, nothing twice.
  *
  *   SOAK_IDLE=10000 SOAK_CHURN=50000 SOAK_MIXED_SECONDS=20 npm run soak   # the defaults
  *   SOAK_SCENARIOS=churn npm run soak                                   # one scenario (idle, churn, mixed, stalled)
  *   SOAK_SCENARIOS=mixed SOAK_HOSTILE_KINDS=never-reads npm run soak    # some hostile kinds only
+ *   SOAK_SCENARIOS=cluster npm run soak                                 # the cluster scenario alone (needs redis-server on PATH)
+ *   SOAK_CLUSTER_SECONDS=20 SOAK_CLUSTER_SUBSCRIBERS=300 SOAK_CLUSTER_TOPICS=4 npm run soak   # its defaults
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import os from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
+import { clusterScenario } from './soak-cluster.js';
 import { HOSTILE_INPUTS, runHostile, STALL_HEADERS_TIMEOUT_MS, STALLED_PEERS } from './soak-hostile.js';
 import type { SoakStats } from './soak-server.js';
 
@@ -46,7 +54,7 @@ const STALLED = num('SOAK_STALLED', 200);
 const CHURN_RSS_SLACK = 24 * 1024 * 1024;
 /** Handle types that must come back exactly (sockets, servers, timers). */
 const EXACT_HANDLES = ['TCPSocketWrap', 'TCPServerWrap', 'TCPWrap', 'Timeout', 'Immediate'];
-const SCENARIO_NAMES = ['idle', 'churn', 'mixed', 'stalled'];
+const SCENARIO_NAMES = ['idle', 'churn', 'mixed', 'stalled', 'cluster'];
 const SCENARIOS = (process.env.SOAK_SCENARIOS ?? SCENARIO_NAMES.join(',')).split(',');
 /** Whole-run guard: the soak must stop by itself even if something hangs. */
 const RUN_LIMIT_MS = 5 * 60_000;
@@ -482,6 +490,7 @@ async function main(): Promise<void> {
   if (SCENARIOS.includes('churn')) await churnScenario();
   if (SCENARIOS.includes('mixed')) await mixedScenario();
   if (SCENARIOS.includes('stalled')) await stalledScenario();
+  if (SCENARIOS.includes('cluster')) await clusterScenario(check, figure);
   const failed = checks.filter((entry) => !entry.ok);
   console.log(`\nSummary (${((Date.now() - started) / 1000).toFixed(0)} s)`);
   const rows: Array<[string, string, string, string]> = [
@@ -489,7 +498,7 @@ async function main(): Promise<void> {
     ...checks.map((entry): [string, string, string, string] => [entry.scenario, entry.ok ? 'ok' : 'FAIL', entry.what, entry.value]),
   ].sort((a, b) => SCENARIO_NAMES.indexOf(a[0]) - SCENARIO_NAMES.indexOf(b[0]));
   const width = Math.max(...rows.map((row) => row[2].length));
-  for (const [scenario, status, what, value] of rows) console.log(`${scenario.padEnd(6)} ${status.padEnd(4)} ${what.padEnd(width)}  ${value}`);
+  for (const [scenario, status, what, value] of rows) console.log(`${scenario.padEnd(7)} ${status.padEnd(4)} ${what.padEnd(width)}  ${value}`);
   console.log(failed.length === 0 ? `\nall ${checks.length} checks passed` : `\n${failed.length} of ${checks.length} checks FAILED`);
   finish(failed.length === 0 ? 0 : 1);
 }
