@@ -96,6 +96,8 @@ export class WebSocketConnection implements HeldWriter {
   private corked = false;
   /** The turn of the last write: a second write in the same turn holds the rest of the turn's writes. */
   private lastWriteTurn = -1;
+  /** The last turn with more than one write: the turn after one (a steady stream of bursts) holds even its first write. */
+  private lastBurstTurn = -2;
   private idleTimeout = 0;
   private idleTimer: NodeJS.Timeout | undefined;
   private lastActivity = 0;
@@ -276,8 +278,13 @@ export class WebSocketConnection implements HeldWriter {
       return closedSend();
     }
     const turn = currentTurn();
-    if (turn !== this.lastWriteTurn) this.lastWriteTurn = turn;
-    else if (!this.corked) this.holdWrites();
+    if (turn !== this.lastWriteTurn) {
+      this.lastWriteTurn = turn;
+      if (this.lastBurstTurn === turn - 1 && !this.corked) this.holdWrites();
+    } else {
+      this.lastBurstTurn = turn;
+      if (!this.corked) this.holdWrites();
+    }
     let ok: boolean;
     if (parts.length === 1) {
       ok = socket.write(parts[0]);

@@ -69,6 +69,19 @@ describe('writes grouped per turn of the event loop', () => {
     expect(calls).toEqual(['write', 'writev 99']);
   });
 
+  it('holds every write of a turn that follows one of several writes, so a steady stream of bursts takes one writev a turn', async () => {
+    for (let turn = 0; turn < 3; turn++) {
+      for (let n = 0; n < 10; n++) void connection.write(new Frame.Text(`turn ${turn} message ${n}`));
+      await nextTurn();
+    }
+    expect(calls).toEqual(['write', 'writev 9', 'writev 10', 'writev 10']);
+    // A lone write after the stream: held once (the turn before was a burst), then at once again.
+    void connection.write(new Frame.Text('after'));
+    await nextTurn();
+    void connection.write(new Frame.Text('quiet'));
+    expect(calls.slice(4)).toEqual(['write', 'write']);
+  });
+
   it('sends a lone write of each turn at once, holding nothing', async () => {
     for (let turn = 0; turn < 3; turn++) {
       void connection.write(new Frame.Text(`turn ${turn}`));
