@@ -27,6 +27,8 @@ const REDIS_DOWN_MS = 1000;
 /** How long subscribers get to catch up once publishing stopped; past it the scenario fails instead of waiting. */
 const CATCH_UP_MS = 20_000;
 const RECONNECT_PAUSE_MS = 100;
+/** A handshake that hangs (a process stuck) fails after this, and the subscriber tries again elsewhere. */
+const HANDSHAKE_TIMEOUT_MS = 5000;
 const FIXTURE = fileURLToPath(new URL('../test/fixtures/cluster-app.js', import.meta.url));
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -152,7 +154,7 @@ class Subscriber {
   /** Connects (with `since` when it has a position) and resolves once subscribed; rejects if the handshake fails. */
   connect(): Promise<void> {
     const since = this.last === undefined ? '' : `&offset=${this.last.offset}&epoch=${encodeURIComponent(this.last.epoch)}`;
-    const ws = new WebSocket(`ws://127.0.0.1:${this.app.port}/member?topic=${encodeURIComponent(this.topic)}${since}`, { perMessageDeflate: false });
+    const ws = new WebSocket(`ws://127.0.0.1:${this.app.port}/member?topic=${encodeURIComponent(this.topic)}${since}`, { perMessageDeflate: false, handshakeTimeout: HANDSHAKE_TIMEOUT_MS });
     this.ws = ws;
     const app = this.app;
     return new Promise((resolve, reject) => {
