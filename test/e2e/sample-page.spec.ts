@@ -4,7 +4,7 @@
  */
 import { existsSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { RedisServer } from '../support/redis-server.js';
 import { startSample, type SampleInstance } from '../support/sample-instances.js';
 
@@ -66,9 +66,17 @@ const say = async (page: Page, text: string) => {
   await page.locator('#send').click();
 };
 
+/** Browser contexts the current test opened: closed after it, so no page reconnects while its app shuts down. */
+const contexts: BrowserContext[] = [];
+afterEach(async () => {
+  await Promise.all(contexts.splice(0).map((context) => context.close()));
+});
+
 /** A page in a browser context of its own (as another browser would be), with its script errors collected. */
 const openPage = async (errors: string[]) => {
-  const page = await (await browser!.newContext()).newPage();
+  const context = await browser!.newContext();
+  contexts.push(context);
+  const page = await context.newPage();
   page.on('pageerror', (error) => errors.push(error.message));
   return page;
 };
@@ -87,6 +95,8 @@ describe('the sample chat page in a browser', () => {
   it('serves the page, its script and its style over HTTP', async () => {
     for (const [path, type] of [['/', 'text/html'], ['/chat.js', 'text/javascript'], ['/chat.css', 'text/css']]) {
       const response = await fetch(`${baseUrl}${path}`);
+      // Read to the end, so the connection is idle again when the app closes.
+      await response.arrayBuffer();
       expect({ path, status: response.status, type: response.headers.get('content-type') }).toEqual({
         path,
         status: 200,
