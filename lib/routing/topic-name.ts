@@ -1,7 +1,7 @@
 /**
  * What a topic may be: a non-empty string of at most MAX_TOPIC_BYTES bytes
  * of UTF-8. Bounded so that a name taken from a peer cannot grow the index
- * without limit, and so that it fits the keys of a broker added later.
+ * without limit, and so that it fits a broker's keys and channels (Redis).
  */
 import { describeValue } from '../protocol/describe-value.js';
 
