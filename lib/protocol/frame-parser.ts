@@ -3,13 +3,16 @@
  * size; `next` hands out one complete frame at a time, so the caller decides
  * how many it takes (backpressure). Framing rules are enforced here, before
  * any payload is buffered: a declared length above `maxFrameSize` fails at
- * the header and never allocates.
+ * the header and never allocates. With `validateUtf8`, uncompressed text is
+ * checked for UTF-8 here, as its bytes arrive: a frame coming in pieces fails
+ * (1007) at the read holding the bad byte, not when the frame ends.
  */
 import { CloseCode } from './close-reason.js';
 import { Frame } from './frame.js';
 import { FrameType } from './frame-type.js';
 import { applyMask } from './masking.js';
 import { WebSocketProtocolError } from './protocol-error.js';
+import { isValidUtf8, Utf8Validator } from './utf8-validator.js';
 
 export interface FrameParserOptions {
   /** Largest payload accepted in one frame, in bytes. */
@@ -18,6 +21,11 @@ export interface FrameParserOptions {
   requireMask: boolean;
   /** RSV bits (0x4 = RSV1, 0x2 = RSV2, 0x1 = RSV3) that negotiated extensions allow. */
   allowedRsv?: number;
+  /**
+   * Text that is not compressed (RSV1 off on its message's first frame) must be UTF-8 (1007 otherwise),
+   * checked as it arrives. Compressed text can only be checked once inflated, by the caller.
+   */
+  validateUtf8?: boolean;
 }
 
 const enum State {
@@ -48,6 +56,16 @@ export class FrameParser {
   private maskKey = 0;
   /** Type of the fragmented message in progress, or undefined between messages. */
   private fragmentedType: FrameType | undefined;
+  /** RSV1 was on the first frame of the fragmented message in progress (compressed: not ours to check). */
+  private fragmentedCompressed = false;
+  /** The current frame continues a fragmented message. */
+  private continuation = false;
+  /** The current frame's payload is text this parser checks. */
+  private checkText = false;
+  /** Payload bytes of the current frame already unmasked and checked while the rest was still coming. */
+  private checked = 0;
+  /** Carries a text message's UTF-8 state across reads and fragments; made when first needed. */
+  private utf8: Utf8Validator | undefined;
 
   constructor(private readonly options: FrameParserOptions) {}
 
@@ -96,13 +114,19 @@ export class FrameParser {
           break;
         }
         case State.Payload: {
-          if (this.buffered < this.payloadLength) return undefined;
+          if (this.buffered < this.payloadLength) {
+            if (this.checkText && this.buffered > this.checked) this.checkArrived();
+            return undefined;
+          }
           const payload = this.payloadLength === 0 ? EMPTY : this.consume(this.payloadLength);
+          const checked = this.checked;
+          const rest = checked === 0 ? payload : payload.subarray(checked);
           if (this.masked) {
             KEY.writeInt32BE(this.maskKey, 0);
-            applyMask(payload, KEY);
+            applyMask(rest, KEY, checked);
           }
           this.state = State.Header;
+          if (this.checkText) this.checkTextEnd(rest);
           const rsv = this.rsv;
           return Frame.byType(this.frameType, this.fin, payload, (rsv & 4) !== 0, (rsv & 2) !== 0, (rsv & 1) !== 0);
         }
@@ -128,12 +152,16 @@ export class FrameParser {
       throw new WebSocketProtocolError(CloseCode.PROTOCOL_ERROR, 'Client frame is not masked');
     }
 
+    this.continuation = opcode === 0;
     if (opcode === 0) {
       if (this.fragmentedType === undefined) {
         throw new WebSocketProtocolError(CloseCode.PROTOCOL_ERROR, 'Continuation frame without a message to continue');
       }
       this.frameType = this.fragmentedType;
       if (this.fin) this.fragmentedType = undefined;
+      // RSV1 on a continuation is the extension's to refuse (1002), not text to check.
+      this.checkText =
+        this.options.validateUtf8 === true && this.frameType === FrameType.TEXT && !this.fragmentedCompressed && (this.rsv & 4) === 0;
     } else {
       const type = FrameType.get(opcode);
       if (type === undefined) {
@@ -148,9 +176,13 @@ export class FrameParser {
         if (this.fragmentedType !== undefined) {
           throw new WebSocketProtocolError(CloseCode.PROTOCOL_ERROR, 'New data frame before the fragmented message ended');
         }
-        if (!this.fin) this.fragmentedType = type;
+        if (!this.fin) {
+          this.fragmentedType = type;
+          this.fragmentedCompressed = (this.rsv & 4) !== 0;
+        }
       }
       this.frameType = type;
+      this.checkText = this.options.validateUtf8 === true && type === FrameType.TEXT && (this.rsv & 4) === 0;
     }
 
     if (length7 === 126) {
@@ -171,6 +203,48 @@ export class FrameParser {
       );
     }
     this.state = this.masked ? State.MaskKey : State.Payload;
+  }
+
+  /**
+   * A text frame still incomplete: the bytes that arrived since the last read (all payload, at the end
+   * of `chunks`) are unmasked in place and fed to the validator, so a bad byte fails now.
+   */
+  private checkArrived(): void {
+    const utf8 = (this.utf8 ??= new Utf8Validator());
+    if (this.masked) KEY.writeInt32BE(this.maskKey, 0);
+    // Walk back from the newest chunk to where the unchecked bytes begin.
+    let index = this.chunks.length - 1;
+    let unchecked = this.buffered - this.checked;
+    while (unchecked > this.chunks[index].length - (index === 0 ? this.offset : 0)) {
+      unchecked -= this.chunks[index].length - (index === 0 ? this.offset : 0);
+      index--;
+    }
+    for (; index < this.chunks.length; index++) {
+      const chunk = this.chunks[index];
+      const piece = chunk.subarray(chunk.length - unchecked);
+      if (this.masked) applyMask(piece, KEY, this.checked);
+      this.checked += piece.length;
+      if (!utf8.update(piece)) this.failText('Text message is not valid UTF-8');
+      unchecked = index + 1 < this.chunks.length ? this.chunks[index + 1].length : 0;
+    }
+  }
+
+  /** The rest of a checked text frame is in (unmasked): one native check for a whole message in one piece. */
+  private checkTextEnd(rest: Buffer): void {
+    const whole = this.checked === 0 && this.fin && !this.continuation;
+    this.checked = 0;
+    if (whole) {
+      if (!isValidUtf8(rest)) this.failText('Text message is not valid UTF-8');
+      return;
+    }
+    const utf8 = (this.utf8 ??= new Utf8Validator());
+    if (!utf8.update(rest)) this.failText('Text message is not valid UTF-8');
+    if (this.fin && !utf8.finish()) this.failText('Text message ends inside a UTF-8 sequence');
+  }
+
+  private failText(message: string): never {
+    this.utf8?.finish();
+    throw new WebSocketProtocolError(CloseCode.NOT_CONSISTENT, message);
   }
 
   /** The first chunk, once it holds the next n buffered bytes (merging chunks when a field spans them). */

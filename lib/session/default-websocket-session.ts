@@ -1,7 +1,8 @@
 /**
  * The default server session, as Ktor's `webSocket`, layered on the engine
  * the raw session uses: answers pings, pings the peer and times it out,
- * joins fragments into whole messages (UTF-8 checked as they arrive), runs
+ * joins fragments into whole messages, checks that inflated text is UTF-8
+ * (the frame parser checks uncompressed text as its bytes arrive), runs
  * the close handshake, and enforces `maxMessageSize` (1009) and
  * `maxFragments` (1008) on whole messages.
  * `incoming` only ever carries complete Text and Binary messages.
@@ -33,8 +34,13 @@ export class DefaultWebSocketServerSessionImpl extends BaseWebSocketSession impl
   private fragmentsType: FrameType = FrameType.TEXT;
   private fragmentsBytes = 0;
   private fragmentsCount = 0;
-  /** Made with the first fragmented text message: most sessions never get one. */
+  /** Made with the first fragmented compressed text message: most sessions never get one. */
   private utf8: Utf8Validator | undefined;
+  /**
+   * The message being received came compressed (RSV1 on its first frame): its text is checked here
+   * once inflated. Text that came uncompressed was checked by the frame parser as it arrived.
+   */
+  private inflatedMessage = false;
 
   private pingInterval = this.settings.pingInterval;
   private pongTimeout = this.settings.timeout;
@@ -92,6 +98,12 @@ export class DefaultWebSocketServerSessionImpl extends BaseWebSocketSession impl
     this.pongTimeout = value;
   }
 
+  onFrame(frame: Frame): void {
+    // Frames reach `handleFrame` in order and one at a time: no fragments pending means a message starts.
+    if (this.fragments === undefined && !frame.frameType.controlFrame) this.inflatedMessage = frame.rsv1;
+    super.onFrame(frame);
+  }
+
   protected handleFrame(frame: Frame): void {
     switch (frame.frameType) {
       case FrameType.PING:
@@ -111,7 +123,7 @@ export class DefaultWebSocketServerSessionImpl extends BaseWebSocketSession impl
         this.fail(CloseCode.TOO_BIG, `Message exceeds maxMessageSize ${this.settings.maxMessageSize}`);
         return;
       }
-      if (frame.frameType === FrameType.TEXT && !isValidUtf8(frame.data)) {
+      if (this.inflatedMessage && frame.frameType === FrameType.TEXT && !isValidUtf8(frame.data)) {
         this.fail(CloseCode.NOT_CONSISTENT, 'Text message is not valid UTF-8');
         return;
       }
@@ -186,7 +198,7 @@ export class DefaultWebSocketServerSessionImpl extends BaseWebSocketSession impl
       this.fail(CloseCode.VIOLATED_POLICY, `Message exceeds maxFragments ${this.settings.maxFragments}`);
       return;
     }
-    const utf8 = this.fragmentsType === FrameType.TEXT ? (this.utf8 ??= new Utf8Validator()) : undefined;
+    const utf8 = this.inflatedMessage && this.fragmentsType === FrameType.TEXT ? (this.utf8 ??= new Utf8Validator()) : undefined;
     if (utf8 !== undefined && !utf8.update(frame.data)) {
       utf8.finish();
       this.fail(CloseCode.NOT_CONSISTENT, 'Text message is not valid UTF-8');
@@ -197,8 +209,8 @@ export class DefaultWebSocketServerSessionImpl extends BaseWebSocketSession impl
 
     const data = Buffer.concat(this.fragments, this.fragmentsBytes);
     this.fragments = undefined;
-    if (utf8 !== undefined) {
-      if (!utf8.finish()) {
+    if (this.fragmentsType === FrameType.TEXT) {
+      if (utf8 !== undefined && !utf8.finish()) {
         this.fail(CloseCode.NOT_CONSISTENT, 'Text message ends inside a UTF-8 sequence');
         return;
       }

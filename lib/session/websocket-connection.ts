@@ -63,12 +63,13 @@ function onSocketFinish(this: Socket): void {
   this.destroy();
 }
 
-/** Options per (maxFrameSize, allowedRsv), shared by the connections of a route: a parser only reads them. */
+/** Options per (maxFrameSize, allowedRsv, validateUtf8), shared by the connections of a route: a parser only reads them. */
 const parserOptionsCache = new Map<number, FrameParserOptions[]>();
-function parserOptions(maxFrameSize: number, allowedRsv: number): FrameParserOptions {
+function parserOptions(maxFrameSize: number, allowedRsv: number, validateUtf8: boolean): FrameParserOptions {
   let byRsv = parserOptionsCache.get(maxFrameSize);
   if (byRsv === undefined) parserOptionsCache.set(maxFrameSize, (byRsv = []));
-  return (byRsv[allowedRsv] ??= Object.freeze({ maxFrameSize, requireMask: true, allowedRsv }));
+  // RSV bits take 3 bits: the UTF-8 flag goes above them.
+  return (byRsv[allowedRsv | (validateUtf8 ? 8 : 0)] ??= Object.freeze({ maxFrameSize, requireMask: true, allowedRsv, validateUtf8 }));
 }
 
 /** Sending before the 101 would put WebSocket frames where the client still reads an HTTP response. */
@@ -116,8 +117,10 @@ export class WebSocketConnection implements HeldWriter {
     private readonly endTimeout: number,
     /** RSV bits the negotiated extensions use; any other is a protocol error. */
     allowedRsv = 0,
+    /** Uncompressed text must be UTF-8, checked as it arrives (default sessions); raw sessions see text as it came. */
+    validateUtf8 = false,
   ) {
-    this.parser = new FrameParser(parserOptions(maxFrameSize, allowedRsv));
+    this.parser = new FrameParser(parserOptions(maxFrameSize, allowedRsv, validateUtf8));
     this.parser.push(head);
     (socket as OwnedSocket)[CONNECTION] = this;
     // Node drops its own 'error' listener before 'upgrade', and checks before the 101 may take a while. Errors

@@ -143,7 +143,8 @@ export function prepareSession<T extends UpgradeCandidate>(
   const call = new UpgradeCall(request, target, chosen.route ?? target.pathname, chosen.params, chosen.protocol);
   const extensions = negotiateExtensions(chosen.extensions, offers, { maxIncomingSize: chosen.settings.maxMessageSize });
   const allowedRsv = extensions.reduce((bits, extension) => bits | rsvBits(extension.factory), 0);
-  const connection = new WebSocketConnection(socket as Socket, head, chosen.settings.maxFrameSize, chosen.settings.closeTimeout, allowedRsv);
+  const { maxFrameSize, closeTimeout } = chosen.settings;
+  const connection = new WebSocketConnection(socket as Socket, head, maxFrameSize, closeTimeout, allowedRsv, !chosen.raw);
   const Session = chosen.raw ? RawWebSocketServerSession : DefaultWebSocketServerSessionImpl;
   const session = new Session(connection, call, application, chosen.settings, extensions);
   const agreed = extensions.length === 0 ? undefined : extensions.map((extension) => extension.response.toString()).join(', ');
