@@ -10,10 +10,10 @@ import { Frame } from '../../lib/protocol/frame.js';
 import { FrameParser, type FrameParserOptions } from '../../lib/protocol/frame-parser.js';
 import { FrameSerializer } from '../../lib/protocol/frame-serializer.js';
 import { FrameType } from '../../lib/protocol/frame-type.js';
-import { applyMask } from '../../lib/protocol/masking.js';
 import { WebSocketProtocolError } from '../../lib/protocol/protocol-error.js';
 import { isValidUtf8, Utf8Validator } from '../../lib/protocol/utf8-validator.js';
 import { catchError, drain, naiveMask, prng, randomBytes, view, wireFrame, type FrameView } from './helpers.js';
+import { MASK_IMPLEMENTATIONS } from './mask-implementations.js';
 
 // ---------------------------------------------------------------------------
 // Model: a stream is a list of frames as written; each knows the frame the parser must give back.
@@ -337,8 +337,9 @@ describe('FrameParser property: hostile bytes', () => {
   });
 });
 
-describe('applyMask properties', () => {
-  const dataArb = fc.uint8Array({ maxLength: 300 });
+describe.each(MASK_IMPLEMENTATIONS)('masking properties with %s', (_name, applyMask) => {
+  // Up to past the native threshold (256 bytes), so applyMask takes both of its paths.
+  const dataArb = fc.uint8Array({ maxLength: 700 });
 
   it('masking twice restores the data, for any key and key offset', () => {
     fc.assert(

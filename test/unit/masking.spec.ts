@@ -1,9 +1,13 @@
-import { applyMask } from '../../lib/protocol/masking.js';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { REPOSITORY, requireBuilt } from '../support/server-process.js';
 import { naiveMask, prng, randomBytes, randomInt } from './helpers.js';
+import { MASK_IMPLEMENTATIONS } from './mask-implementations.js';
 
 const RFC_KEY = Uint8Array.from([0x37, 0xfa, 0x21, 0x3d]);
 
-describe('applyMask', () => {
+describe.each(MASK_IMPLEMENTATIONS)('masking with %s', (_name, applyMask) => {
   it('masks "Hello" as in RFC 6455 §5.7 (0x7f 0x9f 0x4d 0x51 0x58)', () => {
     const data = Buffer.from('Hello');
     applyMask(data, RFC_KEY);
@@ -88,5 +92,41 @@ describe('applyMask', () => {
     const data = Buffer.from('unchanged');
     applyMask(data, new Uint8Array(4));
     expect(data.toString()).toBe('unchanged');
+  });
+
+  it.each([63, 64, 65, 255, 256, 257, 1000, 4099])('length %i at every view alignment and key offset matches the RFC formula', (length) => {
+    const key = Uint8Array.from([0x9c, 0x03, 0x5e, 0xe1]);
+    for (let start = 0; start < 8; start++) {
+      for (let offset = 0; offset < 4; offset++) {
+        const backing = Buffer.alloc(length + 16, 0xcc);
+        const view = backing.subarray(start, start + length);
+        for (let i = 0; i < length; i++) view[i] = (i * 13 + start) & 0xff;
+        const expected = naiveMask(view, key, offset);
+        applyMask(view, key, offset);
+        expect(view.equals(expected)).toBe(true);
+        expect(backing.subarray(0, start).every((byte) => byte === 0xcc)).toBe(true);
+        expect(backing.subarray(start + length).every((byte) => byte === 0xcc)).toBe(true);
+      }
+    }
+  });
+});
+
+describe('the switch to the JavaScript fallback (NEST_WEBSOCKET_ROUTES_NO_BUFFERUTIL)', () => {
+  /** What a fresh Node process running the built library masks with, under the given switch. */
+  function implementationInChild(noBufferUtil: string | undefined): string {
+    requireBuilt([{ sources: 'lib/protocol', output: 'dist/protocol' }]);
+    const masking = pathToFileURL(join(REPOSITORY, 'dist/protocol/masking.js')).href;
+    const env = { ...process.env, NEST_WEBSOCKET_ROUTES_NO_BUFFERUTIL: noBufferUtil };
+    if (noBufferUtil === undefined) delete env.NEST_WEBSOCKET_ROUTES_NO_BUFFERUTIL;
+    const program = `import { maskingImplementation } from ${JSON.stringify(masking)}; process.stdout.write(maskingImplementation());`;
+    return execFileSync(process.execPath, ['--input-type=module', '-e', program], { env, encoding: 'utf8' });
+  }
+
+  it('without it, a process with bufferutil installed masks with bufferutil', () => {
+    expect(implementationInChild(undefined)).toBe('bufferutil');
+  });
+
+  it('set to 1, the process masks in JavaScript', () => {
+    expect(implementationInChild('1')).toBe('javascript');
   });
 });
