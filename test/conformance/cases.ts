@@ -4,7 +4,7 @@
  * an echo server must answer. Expected values are worked out here from the
  * RFC and from the UTF-8 definition (RFC 3629), never from the library.
  */
-import type { FrameSpec } from '../support/raw-client.js';
+import { encodeFrame, type FrameSpec } from '../support/raw-client.js';
 
 export const CONTINUATION = 0x0;
 export const TEXT = 0x1;
@@ -99,6 +99,14 @@ const splitAt = (opcode: number, payload: Buffer, at: number): FrameSpec[] => [
   { opcode, payload: payload.subarray(0, at), fin: false },
   cont(payload.subarray(at)),
 ];
+
+/** One frame's wire bytes cut into TCP chops: the header with the payload up to the first cut, then up to each next cut, then the rest. */
+function frameChops(frame: FrameSpec, ...payloadCuts: number[]): Buffer[] {
+  const wire = encodeFrame(frame);
+  const header = wire.length - asBuffer(frame.payload ?? '').length;
+  const ends = [...payloadCuts.map((cut) => header + cut), wire.length];
+  return ends.map((end, i) => wire.subarray(i === 0 ? 0 : ends[i - 1], end));
+}
 
 /** A frame header with an explicit 7-bit length code and extended length, plus a mask key and masked payload. */
 export function handFrame(first: number, lengthCode: number, extended: Buffer, payload: Buffer): Buffer {
@@ -805,7 +813,90 @@ function utf8Group(): CaseGroup {
     steps: [send([binary(hex(0xff, 0xfe, 0xc0, 0xaf))]), expect(binaryMsg(hex(0xff, 0xfe, 0xc0, 0xaf)))],
     outcome: OPEN,
   });
+  cases.push(...failFastInOneFrame());
   return { id: '6', title: 'UTF-8 handling', cases };
+}
+
+/**
+ * Autobahn 6.4.3 and 6.4.4: one text frame in TCP chops. After the chop holding
+ * the bad byte the rest of the frame is withheld, so the frame never completes:
+ * the 1007 can only come from checking the payload as it arrives.
+ */
+function failFastInOneFrame(): ConformanceCase[] {
+  const part1 = KOSME;
+  const part2 = hex(0xf4, 0x90, 0x80, 0x80); // U+110000: above the last code point, invalid at 0x90
+  const part3 = utf8('edited');
+  const oneFrame = text(Buffer.concat([part1, part2, part3]));
+  const [valid, invalid, rest] = frameChops(oneFrame, part1.length, part1.length + part2.length);
+  expectWithheld(rest);
+  const [, upToBadByte, restAfterBadByte] = frameChops(oneFrame, part1.length, part1.length + 2);
+  expectWithheld(restAfterBadByte);
+
+  const surrogateFragment = cont(Buffer.concat([utf8('ab'), encode3(0xd800), utf8('cd')]));
+  const [fragmentStart, fragmentBad, fragmentRest] = frameChops(surrogateFragment, 2, 4); // ED A0: a surrogate, invalid at A0
+  expectWithheld(fragmentRest);
+
+  const aClefB = utf8('a𝄞b'); // 61 F0 9D 84 9E 62
+  const truncatedEnd = Buffer.concat([KOSME, hex(0xf0, 0x9d)]);
+  return [
+    {
+      id: '6.4.3.chops',
+      title: 'Autobahn 6.4.3: one frame in chops, valid / U+110000 / withheld rest: 1007 before the frame ends',
+      steps: [send([valid]), send([invalid])],
+      outcome: fails(INVALID_PAYLOAD),
+    },
+    {
+      id: '6.4.4.chops',
+      title: 'Autobahn 6.4.4: one frame in chops, the second up to the bad byte only, rest withheld: 1007 before the frame ends',
+      steps: [send([valid]), send([upToBadByte])],
+      outcome: fails(INVALID_PAYLOAD),
+    },
+    {
+      id: '6.4.4.octets',
+      title: 'one frame sent byte by byte up to the bad byte, rest withheld: 1007 before the frame ends',
+      steps: [send([Buffer.concat([valid, upToBadByte])], 'octet')],
+      outcome: fails(INVALID_PAYLOAD),
+    },
+    {
+      id: '6.4.12',
+      title: 'valid first fragment, then the second fragment in chops with a surrogate, rest withheld: 1007 before it ends',
+      steps: [send([text(KOSME, false)]), send([fragmentStart]), send([fragmentBad])],
+      outcome: fails(INVALID_PAYLOAD),
+    },
+    {
+      id: '6.4.13',
+      title: 'one frame with a 4-byte character cut across three chops is echoed',
+      steps: [...frameChops(text(aClefB), 2, 3, 4).map((chop) => send([chop])), expect(textMsg(aClefB))],
+      outcome: OPEN,
+    },
+    {
+      id: '6.4.14',
+      title: 'one frame of mixed-width text sent byte by byte is echoed',
+      steps: [send([text(utf8Text(300))], 'octet'), expect(textMsg(utf8Text(300)))],
+      outcome: OPEN,
+    },
+    {
+      id: '6.4.15',
+      title: 'a final frame in chops ending inside a character fails with 1007 once it ends',
+      steps: frameChops(text(truncatedEnd), KOSME.length + 1).map((chop) => send([chop])),
+      outcome: fails(INVALID_PAYLOAD),
+    },
+    {
+      id: '6.4.16',
+      title: 'a first fragment in chops ending inside a character, completed by the next fragment, is echoed',
+      steps: [
+        ...frameChops(text(hex(0x61, 0xf0, 0x9d), false), 2).map((chop) => send([chop])),
+        send([cont(hex(0x84, 0x9e))]),
+        expect(textMsg(utf8('a𝄞'))),
+      ],
+      outcome: OPEN,
+    },
+  ];
+}
+
+/** A withheld rest must hold payload, or the frame would be complete and the case would prove nothing. */
+function expectWithheld(rest: Buffer): void {
+  if (rest.length === 0) throw new Error('fail-fast case: nothing of the frame is withheld');
 }
 
 // ------------------------------------------------------- 7 close handling

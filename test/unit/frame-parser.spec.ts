@@ -426,3 +426,93 @@ describe('FrameParser: protocol errors', () => {
     });
   });
 });
+
+describe('FrameParser: UTF-8 checked as text arrives (validateUtf8)', () => {
+  const CHECKING: FrameParserOptions = { maxFrameSize: 1 << 20, requireMask: true, validateUtf8: true };
+  const MASK = [0x37, 0xfa, 0x21, 0x3d];
+  /** Header length of a masked frame with a 7-bit length. */
+  const HEADER = 6;
+
+  const masked = (opcode: number, payload: Buffer | string, fin = true, rsv = 0) => wireFrame({ opcode, payload, fin, rsv, mask: MASK });
+
+  /** Pushes each chunk and drains; returns the frames, or the error the parser threw with the index of the chunk that caused it. */
+  function feed(parser: FrameParser, chunks: Buffer[]): { frames: string[]; failedAt?: number; code?: number } {
+    const frames: string[] = [];
+    for (let i = 0; i < chunks.length; i++) {
+      parser.push(Buffer.from(chunks[i]));
+      const error = catchError(() => drain(parser).forEach((frame) => frames.push(`${frame.frameType.name}:${frame.data.toString('hex')}`)));
+      if (error !== undefined) return { frames, failedAt: i, code: (error as { closeCode?: number }).closeCode };
+    }
+    return { frames };
+  }
+
+  it('fails with 1007 at the chunk holding the bad byte, before a single frame is complete', () => {
+    // "ab", then U+110000 (F4 90 80 80: bad at 0x90), then "cdef".
+    const wire = masked(0x1, bytes(0x61, 0x62, 0xf4, 0x90, 0x80, 0x80, 0x63, 0x64, 0x65, 0x66));
+    const chunks = [wire.subarray(0, HEADER + 2), wire.subarray(HEADER + 2, HEADER + 3), wire.subarray(HEADER + 3, HEADER + 4), wire.subarray(HEADER + 4)];
+    expect(feed(new FrameParser(CHECKING), chunks)).toEqual({ frames: [], failedAt: 2, code: 1007 });
+  });
+
+  it('fails with 1007 at the bad byte of a second fragment arriving in pieces', () => {
+    const first = masked(0x1, 'κόσμε', false);
+    const second = masked(0x0, bytes(0x61, 0x62, 0xed, 0xa0, 0x80, 0x63)); // ED A0: a surrogate, bad at A0
+    const chunks = [first, second.subarray(0, HEADER + 3), second.subarray(HEADER + 3, HEADER + 4), second.subarray(HEADER + 4)];
+    const result = feed(new FrameParser(CHECKING), chunks);
+    expect(result.failedAt).toBe(2);
+    expect(result.code).toBe(1007);
+  });
+
+  it('carries a character cut by a fragment boundary into the next fragment arriving in pieces', () => {
+    // The first fragment ends in F0 9D; the second must start with continuation bytes, "A" is not one.
+    const chunks = [masked(0x1, bytes(0x61, 0xf0, 0x9d), false), masked(0x0, bytes(0x41, 0x42, 0x43)).subarray(0, HEADER + 1)];
+    expect(feed(new FrameParser(CHECKING), chunks)).toEqual({ frames: ['TEXT:61f09d'], failedAt: 1, code: 1007 });
+  });
+
+  it('takes a character cut at a chunk end, and at a fragment end with a ping between', () => {
+    const frame = masked(0x1, bytes(0x61, 0xf0, 0x9d, 0x84, 0x9e));
+    expect(feed(new FrameParser(CHECKING), [frame.subarray(0, HEADER + 3), frame.subarray(HEADER + 3)])).toEqual({ frames: ['TEXT:61f09d849e'] });
+
+    const second = masked(0x0, bytes(0x84, 0x9e, 0x62));
+    const chunks = [masked(0x1, bytes(0x61, 0xf0, 0x9d), false), masked(0x9, 'p'), second.subarray(0, HEADER + 1), second.subarray(HEADER + 1)];
+    expect(feed(new FrameParser(CHECKING), chunks)).toEqual({ frames: ['TEXT:61f09d', 'PING:70', 'TEXT:849e62'] });
+  });
+
+  it('fails a final frame ending inside a character only once its last byte is in', () => {
+    const frame = masked(0x1, bytes(0x61, 0xf0, 0x9d));
+    const chunks = [frame.subarray(0, HEADER + 2), frame.subarray(HEADER + 2)];
+    expect(feed(new FrameParser(CHECKING), chunks)).toEqual({ frames: [], failedAt: 1, code: 1007 });
+  });
+
+  it('fails invalid text arriving whole in one chunk, and a fragmented message ending inside a character', () => {
+    expect(feed(new FrameParser(CHECKING), [masked(0x1, bytes(0x61, 0xff))])).toEqual({ frames: [], failedAt: 0, code: 1007 });
+    const chunks = [masked(0x1, 'a', false), masked(0x0, bytes(0xce))];
+    expect(feed(new FrameParser(CHECKING), chunks)).toEqual({ frames: ['TEXT:61'], failedAt: 1, code: 1007 });
+  });
+
+  it('unmasks and passes mixed-width text fed byte by byte, and in random chunks, over a 16-bit length', () => {
+    const text = 'Hello-µ@ßöäüàá-UTF-8!! κόσμε 𝄞 ✓ '.repeat(8);
+    const wire = masked(0x1, text);
+    expect(wire[1] & 0x7f).toBe(126);
+    const oneByOne = [...wire].map((byte) => bytes(byte));
+    expect(feed(new FrameParser(CHECKING), oneByOne)).toEqual({ frames: [`TEXT:${Buffer.from(text).toString('hex')}`] });
+    const random = prng(14);
+    for (let round = 0; round < 50; round++) {
+      const chunks: Buffer[] = [];
+      for (let at = 0; at < wire.length; ) {
+        const size = 1 + randomInt(random, 40);
+        chunks.push(wire.subarray(at, at + size));
+        at += size;
+      }
+      expect(feed(new FrameParser(CHECKING), chunks)).toEqual({ frames: [`TEXT:${Buffer.from(text).toString('hex')}`] });
+    }
+  });
+
+  it('leaves text alone without the option, binary always, and compressed (RSV1) messages with their continuations', () => {
+    const bad = bytes(0x61, 0xff, 0x62);
+    const split = (wire: Buffer) => [wire.subarray(0, HEADER + 2), wire.subarray(HEADER + 2)];
+    expect(feed(new FrameParser(SERVER), split(masked(0x1, bad)))).toEqual({ frames: ['TEXT:61ff62'] });
+    expect(feed(new FrameParser(CHECKING), split(masked(0x2, bad)))).toEqual({ frames: ['BINARY:61ff62'] });
+    const deflate = new FrameParser({ ...CHECKING, allowedRsv: 4 });
+    expect(feed(deflate, [...split(masked(0x1, bad, false, 4)), ...split(masked(0x0, bad))])).toEqual({ frames: ['TEXT:61ff62', 'TEXT:61ff62'] });
+  });
+});
