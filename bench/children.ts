@@ -1,12 +1,13 @@
 /**
  * The orchestrator's handles on its child processes: forking, requests and replies over IPC, stopping,
  * and the commands an echo server child takes. A child that dies unasked, or does not answer in time,
- * fails the whole run; so does one that does not exit by itself when told to stop.
+ * fails the whole run; so does one that does not exit by itself when told to stop. Server children run on
+ * BENCH_NODE's binary when it is set, clients on this process's Node.
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { ServerCommand, ServerKind, ServerMessage } from './messages.js';
-import { PROFILE_DIR, REPLY_TIMEOUT_MS } from './settings.js';
+import { PROFILE_DIR, REPLY_TIMEOUT_MS, SERVER_NODE } from './settings.js';
 
 /** How long a child told to stop may take to exit before it is killed and the run fails. */
 const STOP_GRACE_MS = 5_000;
@@ -16,6 +17,26 @@ let exiting = false;
 
 type Typed = { type: string };
 
+/** How a child is forked: Node's flags, the Node binary (default: this process's), variables added to this process's environment. */
+export interface ChildOptions {
+  execArgv?: string[];
+  execPath?: string;
+  env?: Record<string, string>;
+}
+
+/** Environment a server kind needs beyond the module it runs (server-child.ts). */
+const SERVER_ENV: Partial<Record<ServerKind, Record<string, string>>> = {
+  // ws's documented switch: its JavaScript masking even where bufferutil is installed.
+  'ws-plain': { WS_NO_BUFFER_UTIL: '1' },
+};
+
+/** For the printed headers: which Node runs the clients and which the servers. */
+export function nodeVersions(): string {
+  const servers =
+    SERVER_NODE === undefined ? 'the same' : `${execFileSync(SERVER_NODE, ['--version'], { encoding: 'utf8' }).trim()} (BENCH_NODE=${SERVER_NODE})`;
+  return `clients and orchestrator on node ${process.version}, servers on ${servers}`;
+}
+
 const isType = (type: string) => (message: unknown): boolean =>
   typeof message === 'object' && message !== null && (message as { type?: unknown }).type === type;
 
@@ -23,10 +44,12 @@ export class Child {
   private readonly process: ChildProcess;
   private stopRequested = false;
 
-  constructor(file: string, args: string[], readonly name: string, execArgv: string[] = []) {
+  constructor(file: string, args: string[], readonly name: string, options: ChildOptions = {}) {
     this.process = fork(fileURLToPath(new URL(file, import.meta.url)), args, {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      execArgv,
+      execArgv: options.execArgv ?? [],
+      execPath: options.execPath,
+      env: options.env === undefined ? undefined : { ...process.env, ...options.env },
     });
     live.add(this);
     this.process.once('exit', (code, signal) => {
@@ -106,6 +129,8 @@ export class EchoServer {
   private constructor(
     readonly url: string,
     readonly deflateUrl: string,
+    /** What the server reported of itself: its Node version, and whatever its module adds (ws: bufferutil or not). */
+    readonly description: string,
     private readonly child: Child,
   ) {}
 
@@ -118,10 +143,11 @@ export class EchoServer {
     if (profileName !== undefined && PROFILE_DIR !== undefined) {
       flags.push('--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`, `--cpu-prof-name=${kind}-${profileName}.cpuprofile`);
     }
-    const child = new Child('./server-child.js', [kind, ...args], `${kind} server`, flags);
+    const child = new Child('./server-child.js', [kind, ...args], `${kind} server`, { execArgv: flags, execPath: SERVER_NODE, env: SERVER_ENV[kind] });
     const ready = await child.next<Extract<ServerMessage, { type: 'ready' }>>('ready');
     const base = `ws://127.0.0.1:${ready.port}`;
-    return new EchoServer(`${base}${ready.path}`, `${base}${ready.deflatePath}`, child);
+    const description = `node ${ready.node}${ready.about === undefined ? '' : `, ${ready.about}`}`;
+    return new EchoServer(`${base}${ready.path}`, `${base}${ready.deflatePath}`, description, child);
   }
 
   /** The server process's CPU time so far, and when it was taken. */

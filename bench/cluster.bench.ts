@@ -41,7 +41,7 @@
  */
 import os from 'node:os';
 import { RedisServer } from '../test/support/redis-server.js';
-import { Child, EchoServer, exitAfterStopping } from './children.js';
+import { Child, EchoServer, exitAfterStopping, nodeVersions } from './children.js';
 import type { FanoutProtocol, FanoutRequest, FanoutResult } from './cluster-messages.js';
 import type { ClusterServerKind, WindowEdge } from './messages.js';
 import { fmt, pct, printColumns } from './report.js';
@@ -241,7 +241,7 @@ function printTable(results: Map<Scenario, [Measurement[], Measurement[]]>): voi
 
 function printHeader(): void {
   console.log('nest-websocket-routes cluster benchmark: RedisBroker vs socket.io + @socket.io/redis-adapter; in-process publish vs a ws loop');
-  console.log(`node ${process.version}, ${os.cpus().length} cores; ${ROUNDS} rounds; ${WARMUP_SECONDS} s warm-up + ${SECONDS} s measured per run`);
+  console.log(`${nodeVersions()}; ${os.cpus().length} cores; ${ROUNDS} rounds; ${WARMUP_SECONDS} s warm-up + ${SECONDS} s measured per run`);
   for (const scenario of SCENARIOS) {
     const { topics, subscribersPerTopic, publishersPerServer, payloadBytes, inFlight } = scenario.request;
     console.log(

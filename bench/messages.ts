@@ -1,6 +1,6 @@
 /** IPC messages between the benchmark's orchestrator and its server and client child processes. */
 
-export type ServerKind = 'ours' | 'ws' | 'gateway' | ClusterServerKind;
+export type ServerKind = 'ours' | 'ws' | 'ws-plain' | 'gateway' | ClusterServerKind;
 /** The fan-out servers of cluster.bench.ts (servers/cluster-*.ts). */
 export type ClusterServerKind = 'cluster-ours' | 'cluster-socketio' | 'cluster-ws';
 
@@ -15,6 +15,8 @@ export interface EchoRequest {
   binary: boolean;
   /** Offer permessage-deflate (the url is then the server's deflate path) and send compressible text. */
   deflate: boolean;
+  /** Frames per socket write: 1 for the `ws` client (load-client.ts), more for the raw one (batch-client.ts). */
+  framesPerWrite: number;
   warmupMs: number;
   measureMs: number;
 }
@@ -75,7 +77,16 @@ export interface CloseResult {
 
 /** Server child -> orchestrator. */
 export type ServerMessage =
-  | { type: 'ready'; port: number; path: string; deflatePath: string; pid: number }
+  | {
+      type: 'ready';
+      port: number;
+      path: string;
+      deflatePath: string;
+      pid: number;
+      /** The server's process.version, and what else it says about how it runs (servers/*.ts `about`). */
+      node: string;
+      about?: string;
+    }
   | { type: 'cpu'; micros: number; wallNanos: string }
   | { type: 'memory'; rss: number; heap: number };
 

@@ -2,9 +2,10 @@
 import type { ServerKind } from './messages.js';
 import type { Measurement, RunOutcome } from './run-scenario.js';
 import { FIGURES, type Scenario } from './scenarios.js';
+import { WS_PLAIN } from './settings.js';
 import { median } from './stats.js';
 
-export const SERVERS: ServerKind[] = ['ours', 'ws', 'gateway'];
+export const SERVERS: ServerKind[] = WS_PLAIN ? ['ours', 'ws', 'ws-plain', 'gateway'] : ['ours', 'ws', 'gateway'];
 /** The servers ours is divided by, one ratio column each. */
 const OTHERS = SERVERS.filter((kind) => kind !== 'ours');
 
@@ -39,7 +40,7 @@ export function printRun(scenario: Scenario, round: number, kind: ServerKind, ou
   const { figures, serverCpu, clientCpu, otherLoad } = outcome.measurement;
   const values = scenario.figures.map((key) => `${FIGURES[key].label} ${fmt(figures[key], FIGURES[key].digits)}`);
   const cpu = Number.isFinite(serverCpu) ? ` | cpu server ${pct(serverCpu)} client ${pct(clientCpu)} other ${pct(otherLoad)}` : '';
-  console.log(`${scenario.name.padEnd(9)} round ${round}  ${kind.padEnd(7)}  ${values.join('  ')}${outcome.detail ? `  (${outcome.detail})` : ''}${cpu}`);
+  console.log(`${scenario.name.padEnd(9)} round ${round}  ${kind.padEnd(8)}  ${values.join('  ')}${outcome.detail ? `  (${outcome.detail})` : ''}${cpu}`);
 }
 
 /** Medians per server, ours/other for each, and how many runs each median is of when not all `rounds`. */

@@ -31,8 +31,10 @@ export interface RunOutcome {
 }
 
 export interface Clients {
-  /** load-client.ts: echo scenarios. */
+  /** load-client.ts: echo scenarios that write one frame per write. */
   load: Child;
+  /** batch-client.ts: echo scenarios that write many frames per write. */
+  batch: Child;
   /** connect-client.ts: handshake and idle scenarios. */
   connect: Child;
 }
@@ -93,10 +95,12 @@ async function echo(scenario: EchoScenario, server: EchoServer, clients: Clients
     payloadBytes: scenario.payloadBytes,
     binary: scenario.binary,
     deflate: scenario.deflate,
+    framesPerWrite: scenario.framesPerWrite,
     warmupMs: Math.round(WARMUP_SECONDS * 1000),
     measureMs: Math.round(SECONDS * 1000),
   };
-  const { result, cpu } = await windowed<EchoResult>(clients.load, server, request, 'result');
+  const client = scenario.framesPerWrite > 1 ? clients.batch : clients.load;
+  const { result, cpu } = await windowed<EchoResult>(client, server, request, 'result');
   const seconds = result.seconds || NaN;
   const figures = {
     msgsPerSecond: result.messages / seconds,

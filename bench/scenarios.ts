@@ -39,6 +39,11 @@ export interface EchoScenario extends ScenarioBase {
   binary: boolean;
   /** permessage-deflate negotiated, with compressible text (JSON-like records, about 5:1) as the payload. */
   deflate: boolean;
+  /**
+   * 1: the `ws` client, one frame per write. More: the raw client (batch-client.ts) writes that many frames in one
+   * socket write and the next batch once all their echoes came back (`inFlight` is then the same number).
+   */
+  framesPerWrite: number;
 }
 
 /**
@@ -65,8 +70,9 @@ export type Scenario = EchoScenario | HandshakeScenario | IdleScenario;
 const ECHO_FIGURES: FigureKey[] = ['msgsPerSecond', 'p50', 'p99', 'serverUsPerMessage'];
 
 export const ALL_SCENARIOS: Scenario[] = [
-  { name: 'small', kind: 'echo', connections: 50, inFlight: 1, payloadBytes: 32, binary: false, deflate: false, figures: ECHO_FIGURES },
-  { name: 'pipelined', kind: 'echo', connections: 50, inFlight: 32, payloadBytes: 32, binary: false, deflate: false, figures: ECHO_FIGURES },
+  { name: 'small', kind: 'echo', connections: 50, inFlight: 1, payloadBytes: 32, binary: false, deflate: false, framesPerWrite: 1, figures: ECHO_FIGURES },
+  { name: 'pipelined', kind: 'echo', connections: 50, inFlight: 32, payloadBytes: 32, binary: false, deflate: false, framesPerWrite: 1, figures: ECHO_FIGURES },
+  { name: 'batched', kind: 'echo', connections: 50, inFlight: 32, payloadBytes: 32, binary: false, deflate: false, framesPerWrite: 32, figures: ECHO_FIGURES },
   {
     name: 'large',
     kind: 'echo',
@@ -75,9 +81,10 @@ export const ALL_SCENARIOS: Scenario[] = [
     payloadBytes: 1024 * 1024,
     binary: true,
     deflate: false,
+    framesPerWrite: 1,
     figures: ['mbPerSecond', 'p50', 'p99', 'serverUsPerMessage'],
   },
-  { name: 'deflate', kind: 'echo', connections: 10, inFlight: 1, payloadBytes: 64 * 1024, binary: false, deflate: true, figures: ECHO_FIGURES },
+  { name: 'deflate', kind: 'echo', connections: 10, inFlight: 1, payloadBytes: 64 * 1024, binary: false, deflate: true, framesPerWrite: 1, figures: ECHO_FIGURES },
   { name: 'handshake', kind: 'handshake', connections: 2_000, concurrency: 100, figures: ['handshakesPerSecond', 'serverUsPerHandshake'] },
   { name: 'idle', kind: 'idle', connections: 2_000, concurrency: 100, baseline: 200, figures: ['rssKibPerConnection', 'heapKibPerConnection'] },
 ];
@@ -91,7 +98,10 @@ export function summary(scenario: Scenario): string {
     case 'echo':
       return (
         `${scenario.connections} connections x ${size(scenario.payloadBytes)} ${scenario.binary ? 'binary' : 'text'} echo${scenario.deflate ? ' with permessage-deflate (compressible JSON-like text)' : ''}, ` +
-        `closed loop, ${scenario.inFlight} in flight per connection; latency = send to echo, per message`
+        (scenario.framesPerWrite > 1
+          ? `a raw TCP client writing ${scenario.framesPerWrite} masked frames per socket write, the next batch once all ${scenario.framesPerWrite} came back`
+          : `closed loop, ${scenario.inFlight} in flight per connection`) +
+        '; latency = send to echo, per message'
       );
     case 'handshake':
       return (

@@ -11,6 +11,8 @@ const kind = process.argv[2] as ServerKind;
 const SERVER_MODULES: Record<ServerKind, string> = {
   ours: './servers/ours.js',
   ws: './servers/ws.js',
+  // The same module; the orchestrator sets WS_NO_BUFFER_UTIL=1 for it (children.ts).
+  'ws-plain': './servers/ws.js',
   gateway: './servers/gateway.js',
   'cluster-ours': './servers/cluster-ours.js',
   'cluster-socketio': './servers/cluster-socketio.js',
@@ -40,7 +42,8 @@ async function main(): Promise<void> {
   const { start } = (await import(SERVER_MODULES[kind])) as { start(...args: string[]): Promise<RunningServer> };
   // Arguments after the kind are the server's own (the cluster servers' Redis URL).
   const server = await start(...process.argv.slice(3));
-  send({ type: 'ready', port: server.port, path: server.path, deflatePath: server.deflatePath, pid: process.pid });
+  const { port, path, deflatePath, about } = server;
+  send({ type: 'ready', port, path, deflatePath, pid: process.pid, node: process.version, about });
   process.on('message', (command: ServerCommand) => {
     if (command.type === 'cpu') {
       const usage = process.cpuUsage();

@@ -1,4 +1,5 @@
 /** The benchmark's knobs, read once from the environment (documented in echo.bench.ts). */
+import { accessSync, constants } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ALL_SCENARIOS } from './scenarios.js';
 
@@ -15,6 +16,24 @@ export const ROUNDS = Math.round(envNumber('BENCH_ROUNDS', 3, 1));
 export const WARMUP_SECONDS = envNumber('BENCH_WARMUP', Math.min(1, SECONDS / 2), 0);
 /** Long-lived server children run with --cpu-prof: where their time goes, for chrome://inspect or profile-summary.js. */
 export const PROFILE_DIR = process.env.BENCH_PROFILE ? fileURLToPath(new URL('./profiles/', import.meta.url)) : undefined;
+/**
+ * BENCH_NODE=/path/to/node: the Node binary the server children run on (the clients and this process stay on the
+ * Node that runs the bench), e.g. one installed by scripts/install-node.sh.
+ */
+export const SERVER_NODE = serverNode(process.env.BENCH_NODE);
+/** BENCH_WS_PLAIN=1 adds a `ws-plain` server: `ws` with WS_NO_BUFFER_UTIL=1, its JavaScript masking instead of bufferutil's. */
+export const WS_PLAIN = Boolean(process.env.BENCH_WS_PLAIN);
+
+function serverNode(path: string | undefined): string | undefined {
+  if (path === undefined || path === '') return undefined;
+  try {
+    accessSync(path, constants.X_OK);
+  } catch {
+    throw new Error(`BENCH_NODE must be an executable Node binary, got ${path} (scripts/install-node.sh <version> installs one)`);
+  }
+  return path;
+}
+
 /** A child that does not answer for this long has hung: the run fails instead of waiting forever. */
 export const REPLY_TIMEOUT_MS = (WARMUP_SECONDS + SECONDS) * 1000 + 30_000;
 

@@ -8,6 +8,8 @@ export interface RunningServer {
   path: string;
   /** The same echo with permessage-deflate offered (the server's default deflate settings). */
   deflatePath: string;
+  /** Anything the report should say about how this server runs (the ws server: whether bufferutil loaded). */
+  about?: string;
   stop(): Promise<void>;
 }
 
