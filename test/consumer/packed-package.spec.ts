@@ -5,6 +5,7 @@
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { startServer } from './support/app-server.js';
 import { createFreshApp, packedTarball, peerDependencyVersions, REPO_ROOT, repoVersion, STRICT_NODENEXT_TSCONFIG, type FreshApp } from './support/packed-package.js';
 import { WsClient } from '../support/ws-client.js';
@@ -140,26 +141,52 @@ describe('the packed library in a fresh app', () => {
     expect(existsSync(join(app.dir, 'dist', 'main.js'))).toBe(true);
   });
 
-  it('serves a route: a ws client gets its message echoed, without the optional redis installed', async () => {
-    // The app runs without redis: the main entry point never loads the Redis broker.
-    expect(existsSync(join(app.dir, 'node_modules', 'redis'))).toBe(false);
+  /** What the app's server echoes of `message` on its route. */
+  async function echoedByApp(message: string): Promise<string> {
     const { server, port } = await startServer(app);
     const exited = new Promise((resolve) => server.once('exit', resolve));
     try {
       const client = await WsClient.connect(`ws://127.0.0.1:${port}/echo`);
-      client.ws.send('hello from a fresh app');
-      expect((await client.next()).data.toString()).toBe('hello from a fresh app');
+      client.ws.send(message);
+      const echoed = (await client.next()).data.toString();
       client.ws.close(1000);
       expect((await client.closed).code).toBe(1000);
+      return echoed;
     } finally {
       server.kill();
       await exited;
     }
+  }
+
+  /** Which masking the installed library picked in a process of the app (an internal module, by file). */
+  async function maskingInApp(): Promise<string> {
+    const masking = pathToFileURL(join(installed, 'dist', 'protocol', 'masking.js')).href;
+    const program = `import { maskingImplementation } from ${JSON.stringify(masking)}; console.log(maskingImplementation());`;
+    return (await app.run(process.execPath, ['--input-type=module', '--eval', program])).stdout.trim();
+  }
+
+  it('serves a route: a ws client gets its message echoed, without the optional redis installed', async () => {
+    // The app runs without redis: the main entry point never loads the Redis broker.
+    expect(existsSync(join(app.dir, 'node_modules', 'redis'))).toBe(false);
+    expect(await echoedByApp('hello from a fresh app')).toBe('hello from a fresh app');
   });
 
   it('runs nest-websocket-routes/testing from the package against the same route', async () => {
     const { stdout } = await app.run(process.execPath, ['dist/testing-check.js']);
     expect(JSON.parse(stdout)).toEqual({ echoed: 'through the testing entry point', closeCode: 1000, refusedStatus: 404 });
+  });
+
+  // Last: it removes bufferutil from the app.
+  it('masks with bufferutil, installed as an optional dependency, and in JavaScript after --omit=optional, echoing either way', async () => {
+    // Longer than the length from which bufferutil takes over.
+    const long = 'a message masked either way; '.repeat(40);
+    expect(existsSync(join(app.dir, 'node_modules', 'bufferutil'))).toBe(true);
+    expect(await maskingInApp()).toBe('bufferutil');
+    expect(await echoedByApp(long)).toBe(long);
+    await app.run('npm', ['install', '--omit=optional', '--prefer-offline', '--no-audit', '--no-fund']);
+    expect(existsSync(join(app.dir, 'node_modules', 'bufferutil'))).toBe(false);
+    expect(await maskingInApp()).toBe('javascript');
+    expect(await echoedByApp(long)).toBe(long);
   });
 });
 
