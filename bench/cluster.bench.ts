@@ -11,7 +11,7 @@
  *               Subscribers spread evenly over the 3 processes, publishers on each process (cluster-client.ts).
  *   in-process  one server process, one topic, BENCH_INPROCESS_SUBSCRIBERS subscribers, one publisher: ours with
  *               the default in-process broker against servers/cluster-ws.ts (for of wss.clients: client.send).
- *               ws runs without bufferutil (not installed here), as in the echo benchmark.
+ *               ws loads bufferutil when it is installed (an optional dependency of ours), as ws recommends.
  *
  * Both are closed loops: each publisher keeps BENCH_CLUSTER_IN_FLIGHT messages out and sends the next as soon as
  * one reached every subscriber of its topic. The default (16) keeps the machine's 2 cores busy, so deliveries/s
