@@ -78,6 +78,16 @@ export class TopicHub implements TopicMembership, BrokerEvents {
     private readonly maxSubscriptionsPerSession = DEFAULT_MAX_SUBSCRIPTIONS_PER_SESSION,
   ) {}
 
+  /** The broker starts reporting to this hub: at application bootstrap. */
+  startBroker(): Promise<void> {
+    return this.broker.start(this);
+  }
+
+  /** At application shutdown, after the sessions closed. */
+  stopBroker(): Promise<void> {
+    return this.broker.stop();
+  }
+
   subscribe(session: Session, topic: string, options: SubscribeOptions | undefined): Promise<SubscribeResult> {
     try {
       checkTopic(topic, 'session.subscribe()');

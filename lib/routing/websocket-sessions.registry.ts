@@ -49,8 +49,7 @@ export interface SessionLease {
 export class WebSocketSessions {
   /** Open sessions in the order they opened, each with what tells of its end. */
   private readonly running = new Map<BaseWebSocketSession, SessionLease>();
-  private broker: WebSocketBroker = new InProcessBroker();
-  private topics = new TopicHub(this.broker, TopicRules.of(undefined));
+  private topics = new TopicHub(new InProcessBroker(), TopicRules.of(undefined));
   /** Application shutdown closed the sessions: publishing is over (warned once). */
   private sessionsShutDown = false;
   private publishAfterShutdownWarned = false;
@@ -175,18 +174,17 @@ export class WebSocketSessions {
 
   /** @internal The module's options, checked there: before any session is tracked. */
   configureTopics(broker: WebSocketBroker, rules: TopicRules, maxSubscriptionsPerSession: number): void {
-    this.broker = broker;
     this.topics = new TopicHub(broker, rules, maxSubscriptionsPerSession);
   }
 
   /** @internal At application bootstrap. */
   startBroker(): Promise<void> {
-    return this.broker.start(this.topics);
+    return this.topics.startBroker();
   }
 
   /** @internal At application shutdown, after the sessions closed. */
   stopBroker(): Promise<void> {
-    return this.broker.stop();
+    return this.topics.stopBroker();
   }
 
   /**
