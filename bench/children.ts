@@ -124,6 +124,26 @@ export async function exitAfterStopping(code: number, failure?: string): Promise
   process.exit(hung.length > 0 ? 1 : code);
 }
 
+/**
+ * Runs a bench's `main`, which resolves with the checks that failed: those are printed and the bench exits 1,
+ * as it does when `main` throws; otherwise 0. Every child is stopped first (exitAfterStopping).
+ */
+export function runBench(main: () => Promise<string[]>): void {
+  main().then(
+    async (errors) => {
+      if (errors.length > 0) {
+        console.error(`\nFAILED: ${errors.length} error(s):`);
+        for (const error of errors.slice(0, 50)) console.error(`  ${error}`);
+        await exitAfterStopping(1);
+      }
+      await exitAfterStopping(0);
+    },
+    async (error: unknown) => {
+      await exitAfterStopping(1, error instanceof Error ? (error.stack ?? error.message) : String(error));
+    },
+  );
+}
+
 /** An echo server child (server-child.ts) of one kind, with --expose-gc for its memory samples. */
 export class EchoServer {
   private constructor(

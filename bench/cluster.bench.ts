@@ -41,7 +41,7 @@
  */
 import os from 'node:os';
 import { RedisServer } from '../test/support/redis-server.js';
-import { Child, EchoServer, exitAfterStopping, nodeVersions } from './children.js';
+import { Child, EchoServer, nodeVersions, runBench } from './children.js';
 import type { FanoutProtocol, FanoutRequest, FanoutResult } from './cluster-messages.js';
 import type { ClusterServerKind, WindowEdge } from './messages.js';
 import { fmt, pct, printColumns } from './report.js';
@@ -260,7 +260,7 @@ function printHeader(): void {
   if (PROFILE_DIR !== undefined) console.log(`profiling servers (--cpu-prof): profiles go to ${PROFILE_DIR}\n`);
 }
 
-async function main(): Promise<void> {
+async function main(): Promise<string[]> {
   printHeader();
   const errors: string[] = [];
   let noisy = 0;
@@ -300,14 +300,7 @@ async function main(): Promise<void> {
   } finally {
     await redis.remove();
   }
-  if (errors.length > 0) {
-    console.error(`\nFAILED: ${errors.length} error(s):`);
-    for (const error of errors.slice(0, 50)) console.error(`  ${error}`);
-    await exitAfterStopping(1);
-  }
-  await exitAfterStopping(0);
+  return errors;
 }
 
-main().catch(async (error: unknown) => {
-  await exitAfterStopping(1, error instanceof Error ? (error.stack ?? error.message) : String(error));
-});
+runBench(main);

@@ -40,7 +40,7 @@
  *   node build/bench/profile-summary.js build/bench/profiles/ours-handshake-server.cpuprofile   # ... summarized (one per server and scenario)
  */
 import os from 'node:os';
-import { Child, EchoServer, exitAfterStopping, nodeVersions } from './children.js';
+import { Child, EchoServer, nodeVersions, runBench } from './children.js';
 import type { ServerKind } from './messages.js';
 import { printRun, printTable, pct, Results, SERVERS } from './report.js';
 import { runScenario, type Clients, type Measurement } from './run-scenario.js';
@@ -90,7 +90,7 @@ async function printServers(): Promise<void> {
   console.log();
 }
 
-async function main(): Promise<void> {
+async function main(): Promise<string[]> {
   printHeader();
   await printServers();
   const clients: Clients = {
@@ -140,14 +140,7 @@ async function main(): Promise<void> {
     }
   }
 
-  if (errors.length > 0) {
-    console.error(`\nFAILED: ${errors.length} error(s):`);
-    for (const error of errors.slice(0, 50)) console.error(`  ${error}`);
-    await exitAfterStopping(1);
-  }
-  await exitAfterStopping(0);
+  return errors;
 }
 
-main().catch(async (error: unknown) => {
-  await exitAfterStopping(1, error instanceof Error ? (error.stack ?? error.message) : String(error));
-});
+runBench(main);
