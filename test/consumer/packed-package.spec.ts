@@ -7,7 +7,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { startServer } from './support/app-server.js';
-import { createFreshApp, packedTarball, peerDependencyVersions, REPO_ROOT, repoVersion, STRICT_NODENEXT_TSCONFIG, type FreshApp } from './support/packed-package.js';
+import { createFreshApp, packedAppDependencies, peerDependencyVersions, REPO_ROOT, repoVersion, STRICT_NODENEXT_TSCONFIG, type FreshApp } from './support/packed-package.js';
 import { WsClient } from '../support/ws-client.js';
 
 const APP_MODULE = `
@@ -83,14 +83,9 @@ describe('the packed library in a fresh app', () => {
   let installed: string;
 
   beforeAll(async () => {
-    const tarball = await packedTarball();
     app = await createFreshApp({
       name: 'nest-websocket-routes-consumer',
-      dependencies: {
-        'nest-websocket-routes': `file:${tarball}`,
-        ...peerDependencyVersions(),
-        '@nestjs/platform-express': repoVersion('@nestjs/platform-express'),
-      },
+      dependencies: await packedAppDependencies(),
       devDependencies: { '@types/node': repoVersion('@types/node') },
     });
     installed = join(app.dir, 'node_modules', 'nest-websocket-routes');

@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { startServer } from './support/app-server.js';
-import { createFreshApp, packedTarball, peerDependencyVersions, REPO_ROOT, repoVersion, STRICT_NODENEXT_TSCONFIG, type FreshApp } from './support/packed-package.js';
+import { createFreshApp, packedAppDependencies, REPO_ROOT, repoVersion, STRICT_NODENEXT_TSCONFIG, type FreshApp } from './support/packed-package.js';
 import { RedisServer } from '../support/redis-server.js';
 import { WsClient } from '../support/ws-client.js';
 
@@ -45,15 +45,9 @@ describe('nest-websocket-routes/redis in a fresh app', () => {
   let redis: RedisServer;
 
   beforeAll(async () => {
-    const tarball = await packedTarball();
     app = await createFreshApp({
       name: 'nest-websocket-routes-redis-consumer',
-      dependencies: {
-        'nest-websocket-routes': `file:${tarball}`,
-        ...peerDependencyVersions(),
-        '@nestjs/platform-express': repoVersion('@nestjs/platform-express'),
-        redis: repoVersion('redis'),
-      },
+      dependencies: await packedAppDependencies({ redis: repoVersion('redis') }),
       devDependencies: { '@types/node': repoVersion('@types/node') },
     });
     await app.writeFile('tsconfig.json', JSON.stringify(STRICT_NODENEXT_TSCONFIG, null, 2));

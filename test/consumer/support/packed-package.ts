@@ -90,6 +90,19 @@ export function peerDependencyVersions(): Record<string, string> {
   return Object.fromEntries(required.map((name) => [name, repoVersion(name)]));
 }
 
+/**
+ * What a fresh app installs to use the packed library: the tarball, the required peer dependencies, Express, and
+ * `extra` (an optional peer such as redis).
+ */
+export async function packedAppDependencies(extra: Record<string, string> = {}): Promise<Record<string, string>> {
+  return {
+    'nest-websocket-routes': `file:${await packedTarball()}`,
+    ...peerDependencyVersions(),
+    '@nestjs/platform-express': repoVersion('@nestjs/platform-express'),
+    ...extra,
+  };
+}
+
 export interface FreshAppOptions {
   /** Directory name prefix in the OS temp dir. */
   name: string;
