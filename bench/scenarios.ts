@@ -1,3 +1,5 @@
+import type { ServerKind } from './messages.js';
+
 /**
  * The benchmark's scenarios, one row each: what the client does against every server, and which figures
  * the final table shows for it. Everything else (the run, the per-run line, the table, the header) follows the row.
@@ -53,6 +55,8 @@ export interface EchoScenario extends ScenarioBase {
 export interface HandshakeScenario extends ScenarioBase {
   kind: 'handshake';
   concurrency: number;
+  /** The server that stands for `ours` (its column and ratios): `ours-app`, a realistic app (servers/ours-app.ts); default `ours`. */
+  oursServer?: ServerKind;
 }
 
 /**
@@ -86,8 +90,21 @@ export const ALL_SCENARIOS: Scenario[] = [
   },
   { name: 'deflate', kind: 'echo', connections: 10, inFlight: 1, payloadBytes: 64 * 1024, binary: false, deflate: true, framesPerWrite: 1, figures: ECHO_FIGURES },
   { name: 'handshake', kind: 'handshake', connections: 2_000, concurrency: 100, figures: ['handshakesPerSecond', 'serverUsPerHandshake'] },
+  {
+    name: 'handshake-app',
+    kind: 'handshake',
+    connections: 2_000,
+    concurrency: 100,
+    oursServer: 'ours-app',
+    figures: ['handshakesPerSecond', 'serverUsPerHandshake'],
+  },
   { name: 'idle', kind: 'idle', connections: 2_000, concurrency: 100, baseline: 200, figures: ['rssKibPerConnection', 'heapKibPerConnection'] },
 ];
+
+/** The server child to start for `kind` in this scenario: `ours` may be stood for by another (HandshakeScenario.oursServer). */
+export function serverKindFor(scenario: Scenario, kind: ServerKind): ServerKind {
+  return kind === 'ours' && scenario.kind === 'handshake' ? (scenario.oursServer ?? kind) : kind;
+}
 
 const size = (bytes: number) =>
   bytes >= 1024 * 1024 ? `${bytes / (1024 * 1024)} MiB` : bytes >= 1024 ? `${bytes / 1024} KiB` : `${bytes}-byte`;
@@ -105,6 +122,10 @@ export function summary(scenario: Scenario): string {
       );
     case 'handshake':
       return (
+        (scenario.oursServer === 'ours-app'
+          ? 'as handshake, but ours is a realistic app (servers/ours-app.ts: 12 WebSocket routes and 2 HTTP routes on 4 controllers, ' +
+            'a guard on one controller checking a query token), each handshake to that controller\'s guarded echo route; ws and gateway as in handshake: '
+          : '') +
         `open ${scenario.connections} connections on the running server, ${scenario.concurrency} handshakes at a time, then close them, ` +
         'again and again for as long as an echo run, measured while opening; after the same, unmeasured, for as long as an echo warm-up'
       );

@@ -10,6 +10,7 @@ const kind = process.argv[2] as ServerKind;
 /** Each kind in its own module, imported alone: the plain `ws` server does not carry Nest in its process. */
 const SERVER_MODULES: Record<ServerKind, string> = {
   ours: './servers/ours.js',
+  'ours-app': './servers/ours-app.js',
   ws: './servers/ws.js',
   // The same module; the orchestrator sets WS_NO_BUFFER_UTIL=1 for it (children.ts).
   'ws-plain': './servers/ws.js',
