@@ -14,6 +14,7 @@ import type { WebSocketExtension } from '../protocol/websocket-extension.js';
 import { ClosedSendChannelError, closedSend, quietly } from './channel-errors.js';
 import { BoundedReceiveChannel, type ReceiveChannelLimits } from './receive-channel.js';
 import { handlerFailure } from './handler-failure.js';
+import { shareHeaderStrings } from './shared-header-strings.js';
 import type { WebSocketConverter } from './websocket-converter.js';
 import type { FrameReceiver, WebSocketConnection } from './websocket-connection.js';
 import type {
@@ -71,9 +72,6 @@ export abstract class BaseWebSocketSession implements WebSocketServerSession, Fr
   readonly incoming: BoundedReceiveChannel<Frame>;
   /** `outgoing`, made when first asked for: `send()` does not need it. */
   private outgoingChannel: OutgoingChannel | undefined;
-  readonly masking = false;
-  readonly maxFrameSize: number;
-  readonly converter: WebSocketConverter;
   /** An incoming frame is inside an async extension: nothing more is read until it comes out. */
   private receivingThroughExtensions = false;
   /** Settles once the last frame queued behind async extension work was handed to the connection. */
@@ -96,14 +94,25 @@ export abstract class BaseWebSocketSession implements WebSocketServerSession, Fr
     /** Negotiated in the handshake, in the order of the response: outgoing frames pass them in order, incoming in reverse. */
     readonly extensions: readonly WebSocketExtension[] = [],
   ) {
-    this.maxFrameSize = settings.maxFrameSize;
-    this.converter = settings.converter;
     connection.setLimits({ maxBufferedBytes: settings.maxBufferedBytes, idleTimeout: settings.idleTimeout });
     this.incoming = new BoundedReceiveChannel<Frame>(
       channelLimits(settings),
       frameSize,
       connection,
     );
+  }
+
+  // Getters rather than fields: read from the route's settings, not copied into every session.
+  get masking(): boolean {
+    return false;
+  }
+
+  get maxFrameSize(): number {
+    return this.settings.maxFrameSize;
+  }
+
+  get converter(): WebSocketConverter {
+    return this.settings.converter;
   }
 
   get outgoing(): OutgoingChannel {
@@ -198,6 +207,8 @@ export abstract class BaseWebSocketSession implements WebSocketServerSession, Fr
 
   /** Starts reading frames from the connection: once, right after the 101 went out. */
   open(): void {
+    // From now on the request lives as long as the session.
+    shareHeaderStrings(this.call.request);
     this.connection.start(this);
   }
 

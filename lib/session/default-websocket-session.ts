@@ -30,12 +30,8 @@ export class DefaultWebSocketServerSessionImpl extends BaseWebSocketSession impl
   private closing = false;
   private closeTimer: NodeJS.Timeout | undefined;
 
-  private fragments: Buffer[] | undefined;
-  private fragmentsType: FrameType = FrameType.TEXT;
-  private fragmentsBytes = 0;
-  private fragmentsCount = 0;
-  /** Made with the first fragmented compressed text message: most sessions never get one. */
-  private utf8: Utf8Validator | undefined;
+  /** The fragmented message being joined, if any. */
+  private reassembly: Reassembly | undefined;
   /**
    * The message being received came compressed (RSV1 on its first frame): its text is checked here
    * once inflated. Text that came uncompressed was checked by the frame parser as it arrived.
@@ -44,8 +40,8 @@ export class DefaultWebSocketServerSessionImpl extends BaseWebSocketSession impl
 
   private pingInterval = this.settings.pingInterval;
   private pongTimeout = this.settings.timeout;
-  private pingTimer: NodeJS.Timeout | undefined;
-  private pongTimer: NodeJS.Timeout | undefined;
+  /** The pinger's one timer: until the next ping or, while a ping is out (`pingPayload` set), until its pong is late. */
+  private pingerTimer: NodeJS.Timeout | undefined;
   private pingPayload: Buffer | undefined;
 
   get closeReason(): Promise<CloseReason | null> {
@@ -87,7 +83,7 @@ export class DefaultWebSocketServerSessionImpl extends BaseWebSocketSession impl
 
   set pingIntervalMillis(value: number) {
     this.pingInterval = value;
-    if (this.pongTimer === undefined) this.schedulePing();
+    if (this.pingPayload === undefined) this.schedulePing();
   }
 
   get timeoutMillis(): number {
@@ -100,7 +96,7 @@ export class DefaultWebSocketServerSessionImpl extends BaseWebSocketSession impl
 
   onFrame(frame: Frame): void {
     // Frames reach `handleFrame` in order and one at a time: no fragments pending means a message starts.
-    if (this.fragments === undefined && !frame.frameType.controlFrame) this.inflatedMessage = frame.rsv1;
+    if (this.reassembly === undefined && !frame.frameType.controlFrame) this.inflatedMessage = frame.rsv1;
     super.onFrame(frame);
   }
 
@@ -118,7 +114,7 @@ export class DefaultWebSocketServerSessionImpl extends BaseWebSocketSession impl
     }
     // After our Close only the peer's Close is awaited; data would only fill `incoming`.
     if (this.closing) return;
-    if (frame.fin && this.fragments === undefined) {
+    if (frame.fin && this.reassembly === undefined) {
       if (frame.data.length > this.settings.maxMessageSize) {
         this.fail(CloseCode.TOO_BIG, `Message exceeds maxMessageSize ${this.settings.maxMessageSize}`);
         return;
@@ -174,7 +170,7 @@ export class DefaultWebSocketServerSessionImpl extends BaseWebSocketSession impl
     this.closing = true;
     this.resolveCloseReason(reason);
     this.stopPinger();
-    this.fragments = undefined;
+    this.reassembly = undefined;
   }
 
   private fail(code: CloseCode, message: string): void {
@@ -182,34 +178,28 @@ export class DefaultWebSocketServerSessionImpl extends BaseWebSocketSession impl
   }
 
   private onFragment(frame: Frame): void {
-    if (this.fragments === undefined) {
-      this.fragments = [];
-      this.fragmentsType = frame.frameType;
-      this.fragmentsBytes = 0;
-      this.fragmentsCount = 0;
-    }
-    this.fragmentsBytes += frame.data.length;
-    if (this.fragmentsBytes > this.settings.maxMessageSize) {
+    const message = (this.reassembly ??= new Reassembly(frame.frameType, this.inflatedMessage));
+    message.bytes += frame.data.length;
+    if (message.bytes > this.settings.maxMessageSize) {
       this.fail(CloseCode.TOO_BIG, `Message exceeds maxMessageSize ${this.settings.maxMessageSize}`);
       return;
     }
     // Empty fragments add no bytes: only a count bounds them (RFC 6455 §10.4).
-    if (++this.fragmentsCount > this.settings.maxFragments) {
+    if (++message.count > this.settings.maxFragments) {
       this.fail(CloseCode.VIOLATED_POLICY, `Message exceeds maxFragments ${this.settings.maxFragments}`);
       return;
     }
-    const utf8 = this.inflatedMessage && this.fragmentsType === FrameType.TEXT ? (this.utf8 ??= new Utf8Validator()) : undefined;
+    const utf8 = message.utf8;
     if (utf8 !== undefined && !utf8.update(frame.data)) {
-      utf8.finish();
       this.fail(CloseCode.NOT_CONSISTENT, 'Text message is not valid UTF-8');
       return;
     }
-    this.fragments.push(frame.data);
+    message.parts.push(frame.data);
     if (!frame.fin) return;
 
-    const data = Buffer.concat(this.fragments, this.fragmentsBytes);
-    this.fragments = undefined;
-    if (this.fragmentsType === FrameType.TEXT) {
+    const data = Buffer.concat(message.parts, message.bytes);
+    this.reassembly = undefined;
+    if (message.frameType === FrameType.TEXT) {
       if (utf8 !== undefined && !utf8.finish()) {
         this.fail(CloseCode.NOT_CONSISTENT, 'Text message ends inside a UTF-8 sequence');
         return;
@@ -251,33 +241,46 @@ export class DefaultWebSocketServerSessionImpl extends BaseWebSocketSession impl
   private schedulePing(): void {
     this.stopPinger();
     if (!this.connection.isStarted || this.pingInterval <= 0 || this.closing || this.connection.isClosed) return;
-    this.pingTimer = setTimeout(pingNow, this.pingInterval, this);
-    this.pingTimer.unref();
+    this.pingerTimer = setTimeout(pingNow, this.pingInterval, this);
+    this.pingerTimer.unref();
   }
 
   /** @internal When the ping timer fires. */
   ping(): void {
-    this.pingTimer = undefined;
     const payload = randomBytes(8);
     this.pingPayload = payload;
     this.write(new Frame.Ping(payload)).catch(ignore);
-    this.pongTimer = setTimeout(() => {
+    this.pingerTimer = setTimeout(() => {
       BaseWebSocketSession.logger.debug(`No pong on ${this.call.path} within ${this.pongTimeout} ms: closing`);
       this.close(new CloseReason(CloseCode.INTERNAL_ERROR, 'Ping timeout')).catch(ignore);
     }, this.pongTimeout);
-    this.pongTimer.unref();
+    this.pingerTimer.unref();
   }
 
   private onPong(payload: Buffer): void {
-    if (this.pongTimer === undefined || this.pingPayload === undefined || !payload.equals(this.pingPayload)) return;
+    if (this.pingPayload === undefined || !payload.equals(this.pingPayload)) return;
     this.schedulePing();
   }
 
   private stopPinger(): void {
-    if (this.pingTimer !== undefined) clearTimeout(this.pingTimer);
-    if (this.pongTimer !== undefined) clearTimeout(this.pongTimer);
-    this.pingTimer = undefined;
-    this.pongTimer = undefined;
+    if (this.pingerTimer !== undefined) clearTimeout(this.pingerTimer);
+    this.pingerTimer = undefined;
     this.pingPayload = undefined;
+  }
+}
+
+/** A fragmented message being joined: made at its first fragment and dropped once whole, so a session between messages keeps none of it. */
+class Reassembly {
+  readonly parts: Buffer[] = [];
+  bytes = 0;
+  count = 0;
+  /** Compressed text is checked here once inflated; uncompressed text was checked by the frame parser as it arrived. */
+  readonly utf8: Utf8Validator | undefined;
+
+  constructor(
+    readonly frameType: FrameType,
+    inflated: boolean,
+  ) {
+    this.utf8 = inflated && frameType === FrameType.TEXT ? new Utf8Validator() : undefined;
   }
 }

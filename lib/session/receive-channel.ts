@@ -38,14 +38,20 @@ export interface ReceiveChannel<T> extends AsyncIterable<T> {
   tryReceive(): T | undefined;
 }
 
-export class BoundedReceiveChannel<T> implements ReceiveChannel<T> {
-  private readonly items: T[] = [];
+/**
+ * Its own async iterator: a loop over `incoming` keeps no iterator object beside the channel (each session
+ * runs one loop for its life). What an idle session holds here is this object and, while a receiver waits,
+ * one pending promise and its resolve function.
+ */
+export class BoundedReceiveChannel<T> implements ReceiveChannel<T>, AsyncIterator<T> {
+  /** Made with the first item queued: a receiver that keeps up never needs it. */
+  private items: T[] | undefined;
   private head = 0;
   private queuedBytes = 0;
-  /** A pending `receive()` (settles with the item) or iterator step (settles with an IteratorResult): its resolving functions. */
+  /** A pending `receive()` (settles with the item) or loop step (settles with an IteratorResult): its resolve function. */
   private waitResolve: Resolve | undefined;
+  /** Kept for a pending `receive()` only, which close() rejects; a loop step is resolved with DONE instead. */
   private waitReject: Reject | undefined;
-  private waitIterating = false;
   private closed = false;
 
   constructor(
@@ -57,12 +63,16 @@ export class BoundedReceiveChannel<T> implements ReceiveChannel<T> {
 
   /** True when the producer should stop until `producer.pump()`. */
   get full(): boolean {
-    const count = this.items.length - this.head;
+    const count = this.queued;
     return count >= this.limits.capacity || (count > 0 && this.queuedBytes >= this.limits.maxBytes);
   }
 
   get isClosedForReceive(): boolean {
-    return this.closed && this.items.length === this.head;
+    return this.closed && this.queued === 0;
+  }
+
+  private get queued(): number {
+    return this.items === undefined ? 0 : this.items.length - this.head;
   }
 
   /** Producer side: queues an item, or hands it straight to a waiting receiver. */
@@ -70,11 +80,12 @@ export class BoundedReceiveChannel<T> implements ReceiveChannel<T> {
     if (this.closed) return;
     const resolve = this.waitResolve;
     if (resolve !== undefined) {
+      const iterating = this.waitReject === undefined;
       this.waitResolve = this.waitReject = undefined;
-      resolve(this.waitIterating ? { value: item, done: false } : item);
+      resolve(iterating ? { value: item, done: false } : item);
       return;
     }
-    this.items.push(item);
+    (this.items ??= []).push(item);
     this.queuedBytes += this.sizeOf(item);
   }
 
@@ -86,19 +97,20 @@ export class BoundedReceiveChannel<T> implements ReceiveChannel<T> {
     const reject = this.waitReject;
     this.waitResolve = this.waitReject = undefined;
     // A loop over `incoming` just ends: no error is built for it.
-    if (this.waitIterating) resolve?.(DONE);
-    else reject?.(new ClosedReceiveChannelError());
+    if (reject !== undefined) reject(new ClosedReceiveChannelError());
+    else resolve?.(DONE);
   }
 
   /** The next item, or undefined when none is queued. */
   tryReceive(): T | undefined {
-    if (this.head === this.items.length) return undefined;
+    const items = this.items;
+    if (items === undefined || this.head === items.length) return undefined;
     const wasFull = this.full;
-    const item = this.items[this.head];
-    this.items[this.head++] = undefined as T;
+    const item = items[this.head];
+    items[this.head++] = undefined as T;
     this.queuedBytes -= this.sizeOf(item);
-    if (this.head === this.items.length) {
-      this.items.length = 0;
+    if (this.head === items.length) {
+      items.length = 0;
       this.head = 0;
     }
     if (wasFull) this.producer.pump();
@@ -118,15 +130,20 @@ export class BoundedReceiveChannel<T> implements ReceiveChannel<T> {
    * rather than as an async generator: one promise per step, and no error built at the end.
    */
   [Symbol.asyncIterator](): AsyncIterator<T> {
-    return new ChannelIterator(this);
+    return this;
   }
 
-  /** @internal The next step of a loop over the channel. */
-  nextStep(): Promise<IteratorResult<T>> {
+  /** The next step of a loop over the channel. */
+  next(): Promise<IteratorResult<T>> {
     const item = this.tryReceive();
     if (item !== undefined) return Promise.resolve({ value: item, done: false });
     if (this.closed) return Promise.resolve(DONE);
     return this.wait(true);
+  }
+
+  /** A loop that stops early (`break`) leaves the channel as it is: another loop or receive() may go on. */
+  return(): Promise<IteratorResult<T>> {
+    return Promise.resolve(DONE);
   }
 
   private wait<R>(iterating: boolean): Promise<R> {
@@ -135,29 +152,10 @@ export class BoundedReceiveChannel<T> implements ReceiveChannel<T> {
     }
     const promise = new Promise<unknown>(keepResolvers) as Promise<R>;
     this.waitResolve = madeResolve;
-    this.waitReject = madeReject;
+    if (!iterating) this.waitReject = madeReject;
     madeResolve = madeReject = undefined;
-    this.waitIterating = iterating;
     // The queue is empty, so a producer paused on a full queue can go on.
     this.producer.pump();
     return promise;
-  }
-}
-
-/** A class rather than an object of arrow functions: no closures kept per loop (each session runs one for its life). */
-class ChannelIterator<T> implements AsyncIterator<T> {
-  constructor(private readonly channel: BoundedReceiveChannel<T>) {}
-
-  next(): Promise<IteratorResult<T>> {
-    return this.channel.nextStep();
-  }
-
-  return(): Promise<IteratorResult<T>> {
-    return Promise.resolve(DONE);
-  }
-
-  /** Iterable itself, as an async generator is. */
-  [Symbol.asyncIterator](): AsyncIterator<T> {
-    return this;
   }
 }

@@ -103,4 +103,35 @@ describe('BoundedReceiveChannel', () => {
     void channel.receive();
     expect(producer.pumps).toBe(1);
   });
+
+  it('a loop that stops early leaves it open: a later loop, or receive(), gets the next items', async () => {
+    const { channel } = makeChannel();
+    channel.offer('a');
+    channel.offer('b');
+    for await (const item of channel) {
+      expect(item).toBe('a');
+      break;
+    }
+    const seen: string[] = [];
+    const loop = (async () => {
+      for await (const item of channel) seen.push(item);
+    })();
+    await new Promise((resolve) => setImmediate(resolve));
+    channel.offer('c');
+    channel.close();
+    await loop;
+    expect(seen).toEqual(['b', 'c']);
+  });
+
+  it('close() ends a waiting loop step with done; a step refused while a receive() waits leaves that receive() for close() to reject', async () => {
+    const { channel } = makeChannel();
+    const step = channel[Symbol.asyncIterator]().next();
+    channel.close();
+    await expect(step).resolves.toEqual({ value: undefined, done: true });
+    const other = makeChannel().channel;
+    const waiting = other.receive();
+    await other[Symbol.asyncIterator]().next().catch(() => undefined);
+    other.close();
+    await expect(waiting).rejects.toBeInstanceOf(ClosedReceiveChannelError);
+  });
 });
