@@ -29,7 +29,7 @@ import type { RouteCandidate, RouteUpgradeHandler, UpgradeOutcome } from '../rou
 import type { DiscoveredWebSocketRoute } from '../routing/websocket-routes.explorer.js';
 import type { BaseWebSocketSession } from '../session/base-websocket-session.js';
 import type { PendingSession } from '../upgrade/websocket-upgrade.js';
-import { createUpgradeExchange, dressUpgradeRequest, type UpgradeExchange } from './upgrade-exchange.js';
+import { UpgradeExchanges, type UpgradeExchange } from './upgrade-exchange.js';
 import { WebSocketExceptionFilterContext } from './websocket-exception-filters.js';
 import { answerRefusal, closeReasonAfterFilters, noNext } from './websocket-route-errors.js';
 
@@ -46,11 +46,12 @@ type Phase = 'deciding' | 'open' | 'gone';
 /** A method that takes the session has no other arguments. */
 const NO_ARGS: unknown[] = [];
 
-/** Nest's HTTP route machinery for one HTTP adapter: parameters, guards and pipes, and the HTTP exception filters. */
+/** Nest's HTTP route machinery for one HTTP adapter: parameters, guards and pipes, the HTTP exception filters, and the upgrade exchanges. */
 interface HttpParts {
   adapter: HttpServer;
   execution: RouterExecutionContext;
   filters: RouterExceptionFilters;
+  exchanges: UpgradeExchanges;
 }
 
 @Injectable()
@@ -86,7 +87,7 @@ export class WebSocketRouteHandlerFactory {
     if (controller.isDependencyTreeStatic()) {
       const pipeline = this.pipeline(http, route, controller.instance, STATIC_CONTEXT);
       return (pending, outcome) => {
-        dressUpgradeRequest(httpAdapter, pending.session);
+        http.exchanges.dress(pending.session);
         pipeline(pending, undefined, outcome);
       };
     }
@@ -107,9 +108,9 @@ export class WebSocketRouteHandlerFactory {
       }
     };
     return (pending, outcome) => {
-      dressUpgradeRequest(httpAdapter, pending.session);
+      http.exchanges.dress(pending.session);
       // Made first: REQUEST-scoped providers (WEBSOCKET_SESSION) find the session through it while loading.
-      const exchange = createUpgradeExchange(httpAdapter, pending.session);
+      const exchange = http.exchanges.create(pending.session);
       load(exchange)
         .then((pipeline) => (pipeline === undefined ? outcome.done() : pipeline(pending, exchange, outcome)))
         .catch((error: unknown) => outcome.failed(error));
@@ -128,7 +129,8 @@ export class WebSocketRouteHandlerFactory {
         this.interceptorsConsumer,
         adapter,
       );
-      this.http = { adapter, execution, filters: new RouterExceptionFilters(this.container, this.config, adapter) };
+      const filters = new RouterExceptionFilters(this.container, this.config, adapter);
+      this.http = { adapter, execution, filters, exchanges: new UpgradeExchanges(adapter) };
     }
     return this.http;
   }
@@ -170,7 +172,7 @@ export class WebSocketRouteHandlerFactory {
     const webSocketFilters = this.webSocketFilters.create(...enhancerArgs);
     // A method with no decorated parameter takes the session, as a plain `(session) => ...` handler.
     const takesSession = paramsOptions.length === 0;
-    const exchangeOf = (pending: PendingSession<RouteCandidate>) => createUpgradeExchange(http.adapter, pending.session);
+    const exchangeOf = (pending: PendingSession<RouteCandidate>) => http.exchanges.create(pending.session);
     const refuse = (error: unknown, exchange: UpgradeExchange) => answerRefusal(error, httpFilters, exchange, http.adapter, this.logger);
     /** The method's arguments, through the pipes as for an HTTP route. */
     const argsFor = async ({ request, response }: UpgradeExchange): Promise<unknown[]> => {
@@ -268,7 +270,8 @@ export class WebSocketRouteHandlerFactory {
     const decide = async (pending: PendingSession<RouteCandidate>, exchange: UpgradeExchange): Promise<unknown[] | undefined> => {
       try {
         if (canActivate) await canActivate([exchange.request, exchange.response, noNext]);
-        const args = await argsFor(exchange);
+        // Without pipes the method takes the session alone: no arguments to make, nor a turn to wait for them.
+        const args = applyPipes ? await argsFor(exchange) : NO_ARGS;
         return admit(pending, exchange) ? args : undefined;
       } catch (error) {
         refuse(error, exchange);

@@ -25,6 +25,8 @@ import { claimUpgrades } from './upgrade-claim.js';
 import { WebSocketSessions } from './websocket-sessions.registry.js';
 
 const GOING_AWAY = new CloseReason(CloseCode.GOING_AWAY, 'Server is shutting down');
+/** What an upgrade no route matches gets. */
+const NO_CANDIDATES: readonly RouteCandidate[] = Object.freeze([]);
 
 @Injectable()
 export class WebSocketUpgradeRouter {
@@ -147,13 +149,16 @@ export class WebSocketUpgradeRouter {
     refuseUpgrade(request, socket, 404, `No WebSocket route at ${path}`);
   }
 
-  private routesAt(pathname: string): RouteCandidate[] {
-    const candidates: RouteCandidate[] = [];
+  /** Usually one route matches: its candidate goes in an array of one, not in a growable one. */
+  private routesAt(pathname: string): readonly RouteCandidate[] {
+    let candidates: RouteCandidate[] | undefined;
     for (const route of this.routes) {
       const candidate = route.match(pathname);
-      if (candidate !== undefined) candidates.push(candidate);
+      if (candidate === undefined) continue;
+      if (candidates === undefined) candidates = [candidate];
+      else candidates.push(candidate);
     }
-    return candidates;
+    return candidates ?? NO_CANDIDATES;
   }
 }
 

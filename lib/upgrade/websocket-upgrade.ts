@@ -79,15 +79,13 @@ export interface UpgradeCandidate {
 
 /**
  * The candidate whose protocol comes first in the client's list; else one
- * that requires no protocol; else 400.
+ * that requires no protocol; else 400. Plain loops: it runs on every handshake.
  */
-function selectByProtocol<T extends UpgradeCandidate>(candidates: T[], offered: string[]): T {
+function selectByProtocol<T extends UpgradeCandidate>(candidates: readonly T[], offered: readonly string[]): T {
   for (const protocol of offered) {
-    const match = candidates.find((candidate) => candidate.protocol === protocol);
-    if (match !== undefined) return match;
+    for (const candidate of candidates) if (candidate.protocol === protocol) return candidate;
   }
-  const unprotected = candidates.find((candidate) => candidate.protocol === undefined);
-  if (unprotected !== undefined) return unprotected;
+  for (const candidate of candidates) if (candidate.protocol === undefined) return candidate;
   const expected = candidates.map((candidate) => candidate.protocol).join(', ');
   const got = offered.length === 0 ? 'none' : offered.join(', ');
   throw new HandshakeError(400, `Unsupported subprotocol: this path accepts ${expected}; the client offered ${got}`);
@@ -113,6 +111,47 @@ export interface AcceptHooks {
   onAccept?(session: BaseWebSocketSession): void;
 }
 
+/** The hooks of a caller that has none. */
+const NO_HOOKS: AcceptHooks = {};
+
+/**
+ * A PendingSession as one object holding what the 101 needs, rather than an
+ * `accept` closure over prepareSession's variables and a record around it.
+ */
+class PreparedSession<T extends UpgradeCandidate> implements PendingSession<T> {
+  private accepted = false;
+
+  constructor(
+    readonly candidate: T,
+    readonly session: BaseWebSocketSession,
+    private readonly request: IncomingMessage,
+    private readonly socket: Duplex,
+    private readonly key: string,
+    /** The Sec-WebSocket-Extensions answer; undefined when none was agreed. */
+    private readonly agreed: string | undefined,
+    private readonly hooks: AcceptHooks,
+  ) {}
+
+  accept(): boolean {
+    if (this.accepted) throw new Error('This upgrade was accepted already');
+    this.accepted = true;
+    const { socket } = this;
+    // The client may be gone already (e.g. while a guard checked credentials): its 'end' or 'close' will not come again.
+    if (socket.destroyed || !socket.writable || socket.readableEnded) {
+      socket.destroy();
+      return false;
+    }
+    if (this.hooks.admit?.() === false) {
+      refuseUpgrade(this.request, socket, 503, 'Server is shutting down');
+      return false;
+    }
+    socket.write(switchingProtocolsResponse(this.key, this.candidate.protocol, this.agreed));
+    this.session.open();
+    this.hooks.onAccept?.(this.session);
+    return true;
+  }
+}
+
 /**
  * Checks the handshake and picks a candidate by subprotocol; answers an HTTP
  * error and returns undefined when either fails.
@@ -122,9 +161,9 @@ export function prepareSession<T extends UpgradeCandidate>(
   socket: Duplex,
   head: Buffer,
   target: RequestTarget,
-  candidates: T[],
+  candidates: readonly T[],
   application: WebSocketApplicationContext | undefined,
-  hooks: AcceptHooks = {},
+  hooks: AcceptHooks = NO_HOOKS,
 ): PendingSession<T> | undefined {
   let key: string;
   let chosen: T;
@@ -148,25 +187,7 @@ export function prepareSession<T extends UpgradeCandidate>(
   const Session = chosen.raw ? RawWebSocketServerSession : DefaultWebSocketServerSessionImpl;
   const session = new Session(connection, call, application, chosen.settings, extensions);
   const agreed = extensions.length === 0 ? undefined : extensions.map((extension) => extension.response.toString()).join(', ');
-  let accepted = false;
-  const accept = (): boolean => {
-    if (accepted) throw new Error('This upgrade was accepted already');
-    accepted = true;
-    // The client may be gone already (e.g. while a guard checked credentials): its 'end' or 'close' will not come again.
-    if (socket.destroyed || !socket.writable || socket.readableEnded) {
-      socket.destroy();
-      return false;
-    }
-    if (hooks.admit?.() === false) {
-      refuseUpgrade(request, socket, 503, 'Server is shutting down');
-      return false;
-    }
-    socket.write(switchingProtocolsResponse(key, chosen.protocol, agreed));
-    session.open();
-    hooks.onAccept?.(session);
-    return true;
-  };
-  return { candidate: chosen, session, accept };
+  return new PreparedSession(chosen, session, request, socket, key, agreed, hooks);
 }
 
 export interface WebSocketUpgradeOptions extends WebSocketSessionOptions, WebSocketExtensionOptions {
