@@ -33,6 +33,26 @@ export interface DeflateParameters {
 /** What a sync flush ends with; the sender drops it and the receiver puts it back (§7.2.1, §7.2.2). */
 const TAIL = Buffer.from([0x00, 0x00, 0xff, 0xff]);
 
+/**
+ * Each write is compressed or inflated and flushed in one go: one trip to the thread pool per write
+ * instead of a write and a separate flush (`ws` does both, which costs it a round trip per message).
+ */
+const SYNC_FLUSH_EVERY_WRITE = { flush: constants.Z_SYNC_FLUSH } as const;
+
+/**
+ * zlib's output chunk for a session whose messages inflate to a whole window or more. A message of up
+ * to about half of it mostly comes out in one piece: one trip to the thread pool and no copy, where
+ * zlib's default 16 KiB chunk takes a trip and a copy per 16 KiB. The others keep the default: a
+ * stream holds its current chunk between messages.
+ */
+const LARGE_OUTPUT_CHUNK = 128 * 1024;
+
+/**
+ * A view keeps the whole buffer under it alive: an incoming message, which a user may keep, is handed
+ * on as a view of zlib's output only when that buffer is at most this many times its size.
+ */
+const MAX_VIEW_OVERHEAD = 4;
+
 class OutputLimitError extends Error {}
 
 /** What zlib work finds once the connection ended (and dispose() closed the streams under it). */
@@ -43,8 +63,8 @@ interface ZlibJob {
   readonly chunks: Buffer[];
   size: number;
   readonly maxOutput: number;
-  /** Whether the output may be a view of zlib's output buffer when it came in one chunk (see runZlib). */
-  readonly mayView: boolean;
+  /** How many times the output's size the buffer under it may be, for a view instead of a copy (see runZlib). */
+  readonly maxViewOverhead: number;
   readonly resolve: (output: Buffer) => void;
   readonly reject: (error: Error) => void;
 }
@@ -54,8 +74,9 @@ type ZlibStream = (InflateRaw | DeflateRaw) & { [JOB]?: ZlibJob };
 function settleJob(stream: ZlibStream, job: ZlibJob, error?: Error): void {
   if (stream[JOB] !== job) return;
   stream[JOB] = undefined;
+  const [first] = job.chunks;
   if (error !== undefined) job.reject(error);
-  else if (job.mayView && job.chunks.length === 1) job.resolve(job.chunks[0]);
+  else if (job.chunks.length === 1 && first.buffer.byteLength <= first.length * job.maxViewOverhead) job.resolve(first);
   else job.resolve(Buffer.concat(job.chunks, job.size));
 }
 
@@ -80,24 +101,27 @@ function listen<S extends InflateRaw | DeflateRaw>(stream: S): S {
 }
 
 /**
- * Writes `input` to a zlib stream (set up with `listen`), sync-flushes it, and resolves with what
- * came out. Rejects with OutputLimitError as soon as the output passes `maxOutput` bytes, or with
- * zlib's error; either way the stream is unusable. `mayView`: output that came in one chunk is
- * returned as it is, a view of zlib's output buffer, instead of copied (only for output that is
- * written out and dropped: a view kept for long would hold that whole buffer).
+ * Writes `input` to a zlib stream (set up with `listen`) and resolves with what came out. Rejects with
+ * OutputLimitError as soon as the output passes `maxOutput` bytes, or with zlib's error; either way the
+ * stream is unusable. The streams sync-flush every write (SYNC_FLUSH_EVERY_WRITE), so all of the output
+ * has come when the last write calls back. Output that came in one chunk is returned as it is, a view
+ * of zlib's output buffer, when that buffer is at most `maxViewOverhead` times its size; else copied.
  */
-function runZlib(stream: ZlibStream, input: readonly Buffer[], maxOutput: number, mayView: boolean): Promise<Buffer> {
+function runZlib(stream: ZlibStream, input: readonly Buffer[], maxOutput: number, maxViewOverhead: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    const job: ZlibJob = { chunks: [], size: 0, maxOutput, mayView, resolve, reject };
+    const job: ZlibJob = { chunks: [], size: 0, maxOutput, maxViewOverhead, resolve, reject };
     stream[JOB] = job;
-    for (const part of input) stream.write(part);
+    const last = input.length - 1;
+    for (let n = 0; n < last; n++) stream.write(input[n]);
     // A stream destroyed meanwhile (the connection ended) reports it here.
-    stream.flush(constants.Z_SYNC_FLUSH, (error?: Error | null) => settleJob(stream, job, error ?? undefined));
+    stream.write(input[last], (error?: Error | null) => settleJob(stream, job, error ?? undefined));
   });
 }
 
 export class PerMessageDeflateExtension implements WebSocketExtension {
   private inflater: InflateRaw | undefined;
+  /** Whether the inflater was made with LARGE_OUTPUT_CHUNK: from the first message that inflated to a window or more on. */
+  private inflatesLargeMessages = false;
   private deflater: DeflateRaw | undefined;
   /** An incoming message is open (its first frame came, its last not yet) and whether it is compressed. */
   private incomingOpen = false;
@@ -156,11 +180,17 @@ export class PerMessageDeflateExtension implements WebSocketExtension {
       const inflater = (this.inflater ??= this.newInflater());
       try {
         const room = this.limits.maxIncomingSize - this.incomingSize;
-        const out = await runZlib(inflater, fin ? [data, TAIL] : [data], room, false);
+        const out = await runZlib(inflater, fin ? [data, TAIL] : [data], room, MAX_VIEW_OVERHEAD);
         if (this.disposed) throw closedError();
         this.incomingSize += out.length;
-        if (inflater.readableEnded) this.replaceEndedInflater(out);
-        else if (fin && this.parameters.clientNoContextTakeover) inflater.reset();
+        if (inflater.readableEnded) {
+          this.replaceInflater(out);
+        } else if (fin && !this.inflatesLargeMessages && out.length >= this.clientWindowSize) {
+          this.inflatesLargeMessages = true;
+          this.replaceInflater(out);
+        } else if (fin && this.parameters.clientNoContextTakeover) {
+          inflater.reset();
+        }
         return out;
       } catch (error) {
         if (this.disposed) throw closedError();
@@ -179,8 +209,12 @@ export class PerMessageDeflateExtension implements WebSocketExtension {
     return zlibLimiter.run(async () => {
       if (this.disposed) throw closedError();
       const deflater = (this.deflater ??= this.newDeflater());
+      // zlib writes no sync-flush marker for a flush with no input since the last one, and an empty
+      // frame still needs one: a write that does not flush comes in between.
+      if (data.length === 0) deflater.flush(constants.Z_NO_FLUSH);
       try {
-        const out = await runZlib(deflater, [data], Number.POSITIVE_INFINITY, true);
+        // Compressed output is written out and dropped: a view of zlib's buffer never stays long.
+        const out = await runZlib(deflater, [data], Number.POSITIVE_INFINITY, Number.POSITIVE_INFINITY);
         if (this.disposed) throw closedError();
         if (fin && this.parameters.serverNoContextTakeover) deflater.reset();
         return fin ? out.subarray(0, out.length - TAIL.length) : out;
@@ -193,24 +227,31 @@ export class PerMessageDeflateExtension implements WebSocketExtension {
     });
   }
 
+  private get clientWindowSize(): number {
+    return 1 << this.parameters.clientWindowBits;
+  }
+
   /**
-   * A message may end its DEFLATE stream with a BFINAL block (§7.2.3.4); zlib then takes no more
-   * input, so the next message needs a new stream. With context takeover it starts from this
-   * message's output as its window; history older than that message is gone, and a sender that
-   * reaches back to it fails with 1007 rather than inflating wrongly.
+   * A new inflater that goes on from `lastOutput`, which it takes as its window (with context takeover).
+   * Used where a message ended its DEFLATE stream with a BFINAL block (§7.2.3.4): zlib then takes no
+   * more input. History older than that message is gone then, and a sender that reaches back to it
+   * fails with 1007 rather than inflating wrongly. Used too to move to LARGE_OUTPUT_CHUNK after a
+   * message of a window or more: that message's end is the whole window, so nothing is lost.
    */
-  private replaceEndedInflater(lastOutput: Buffer): void {
+  private replaceInflater(lastOutput: Buffer): void {
     this.inflater?.close();
-    const windowSize = 1 << this.parameters.clientWindowBits;
-    const dictionary = this.parameters.clientNoContextTakeover ? undefined : lastOutput.subarray(Math.max(0, lastOutput.length - windowSize));
+    const dictionary = this.parameters.clientNoContextTakeover ? undefined : lastOutput.subarray(Math.max(0, lastOutput.length - this.clientWindowSize));
     this.inflater = this.newInflater(dictionary !== undefined && dictionary.length > 0 ? dictionary : undefined);
   }
 
   private newInflater(dictionary?: Buffer): InflateRaw {
-    return listen(createInflateRaw({ windowBits: this.parameters.clientWindowBits, dictionary }));
+    const chunkSize = this.inflatesLargeMessages ? LARGE_OUTPUT_CHUNK : undefined;
+    return listen(createInflateRaw({ ...SYNC_FLUSH_EVERY_WRITE, windowBits: this.parameters.clientWindowBits, dictionary, chunkSize }));
   }
 
   private newDeflater(): DeflateRaw {
-    return listen(createDeflateRaw({ level: this.factory.config.compressionLevel, windowBits: this.parameters.serverWindowBits }));
+    return listen(
+      createDeflateRaw({ ...SYNC_FLUSH_EVERY_WRITE, level: this.factory.config.compressionLevel, windowBits: this.parameters.serverWindowBits }),
+    );
   }
 }
