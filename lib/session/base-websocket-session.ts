@@ -61,6 +61,18 @@ function throughExtensions(
   return result;
 }
 
+/**
+ * A session's yes/no states, one bit each of its `flags` (a boolean field takes 8 bytes of every session).
+ * An incoming frame is inside an async extension: nothing more is read until it comes out.
+ */
+const RECEIVING_THROUGH_EXTENSIONS = 1;
+/** A Close is on its way (queued behind extension work) or the session is ending: sends are over before the connection knows. */
+const SENDS_STOPPED = 2;
+/** The peer does not read (maxBufferedBytes): reported and closed once. */
+const SEND_BUFFER_FULL = 4;
+/** The bits from this one on are a subclass's own. */
+export const FIRST_SUBCLASS_FLAG = 8;
+
 /** A frame handed to the connection: `written` settles as `connection.write` does. */
 interface QueuedWrite {
   written: Promise<void>;
@@ -72,15 +84,11 @@ export abstract class BaseWebSocketSession implements WebSocketServerSession, Fr
   readonly incoming: BoundedReceiveChannel<Frame>;
   /** `outgoing`, made when first asked for: `send()` does not need it. */
   private outgoingChannel: OutgoingChannel | undefined;
-  /** An incoming frame is inside an async extension: nothing more is read until it comes out. */
-  private receivingThroughExtensions = false;
   /** Settles once the last frame queued behind async extension work was handed to the connection. */
   private outgoingTail: Promise<void> | undefined;
   private outgoingQueuedBytes = 0;
-  /** A Close is on its way (queued behind extension work) or the session is ending: sends are over before the connection knows. */
-  private sendsStopped = false;
-  /** The peer does not read (maxBufferedBytes): reported and closed once. */
-  private sendBufferFull = false;
+  /** Yes/no states, one bit each (RECEIVING_THROUGH_EXTENSIONS, SENDS_STOPPED, ...). */
+  private flags = 0;
   /** Given by the registry that tracks the session; the subscriptions themselves live there. */
   private topicMembership: TopicMembership | undefined;
   /** Made when first asked for: most sessions never need one. */
@@ -131,11 +139,20 @@ export abstract class BaseWebSocketSession implements WebSocketServerSession, Fr
   }
 
   get isActive(): boolean {
-    return !this.sendsStopped && !this.sendBufferFull && this.connection.acceptsFrames;
+    return !this.hasFlag(SENDS_STOPPED | SEND_BUFFER_FULL) && this.connection.acceptsFrames;
   }
 
   get canReceive(): boolean {
-    return !this.receivingThroughExtensions && this.hasRoom();
+    return !this.hasFlag(RECEIVING_THROUGH_EXTENSIONS) && this.hasRoom();
+  }
+
+  /** Whether any of the `flags` bits is set. */
+  protected hasFlag(flags: number): boolean {
+    return (this.flags & flags) !== 0;
+  }
+
+  protected setFlag(flag: number, on: boolean): void {
+    this.flags = on ? this.flags | flag : this.flags & ~flag;
   }
 
   /** Whether the session takes another frame from the parser. */
@@ -248,16 +265,16 @@ export abstract class BaseWebSocketSession implements WebSocketServerSession, Fr
       return this.onExtensionFailure(error);
     }
     if (!(processed instanceof Promise)) return this.handleFrame(processed);
-    this.receivingThroughExtensions = true;
+    this.setFlag(RECEIVING_THROUGH_EXTENSIONS, true);
     processed.then(
       (result) => {
-        this.receivingThroughExtensions = false;
+        this.setFlag(RECEIVING_THROUGH_EXTENSIONS, false);
         if (!this.connection.isReading) return;
         this.handleFrame(result);
         this.connection.pump();
       },
       (error: unknown) => {
-        this.receivingThroughExtensions = false;
+        this.setFlag(RECEIVING_THROUGH_EXTENSIONS, false);
         this.onExtensionFailure(error);
       },
     );
@@ -282,8 +299,8 @@ export abstract class BaseWebSocketSession implements WebSocketServerSession, Fr
 
   /** The Close goes behind what is queued; `end()` drops TCP after the close timeout if the peer still does not read. Once. */
   onSendBufferFull(): void {
-    if (this.sendBufferFull) return;
-    this.sendBufferFull = true;
+    if (this.hasFlag(SEND_BUFFER_FULL)) return;
+    this.setFlag(SEND_BUFFER_FULL, true);
     BaseWebSocketSession.logger.warn(
       `Closing ${this.call.path} with 1008: the peer does not read, more than maxBufferedBytes ${this.settings.maxBufferedBytes} queued`,
     );
@@ -310,9 +327,9 @@ export abstract class BaseWebSocketSession implements WebSocketServerSession, Fr
     // Before the 101 the connection refuses the frame: it must not advance an extension's state (deflate's context).
     if (this.extensions.length === 0 || !this.connection.isStarted) return this.connection.write(frame);
     // A Close (or the end) is queued: nothing may follow it onto the wire (RFC 6455 §5.5.1), nor slip in before it.
-    if (this.sendsStopped) return closedSend();
+    if (this.hasFlag(SENDS_STOPPED)) return closedSend();
     if (frame.frameType === FrameType.CLOSE) {
-      this.sendsStopped = true;
+      this.setFlag(SENDS_STOPPED, true);
     } else if (this.outgoingTail !== undefined && this.outgoingQueuedBytes > this.settings.maxBufferedBytes) {
       // Frames waiting for extension work count against maxBufferedBytes too; the Close always goes.
       if (!this.connection.closeFrameSent) this.onSendBufferFull();
@@ -348,7 +365,7 @@ export abstract class BaseWebSocketSession implements WebSocketServerSession, Fr
 
   /** Ends TCP once what is queued (and `close`, if given and no Close went out yet) was handed to the connection. */
   protected endAfterQueued(close?: Frame): void {
-    this.sendsStopped = true;
+    this.setFlag(SENDS_STOPPED, true);
     if (this.extensions.length === 0) {
       if (close !== undefined && !this.connection.closeFrameSent) this.connection.write(close).catch(ignore);
       this.connection.end();

@@ -13,30 +13,30 @@ import { Frame } from '../protocol/frame.js';
 import { FrameType } from '../protocol/frame-type.js';
 import { WebSocketProtocolError } from '../protocol/protocol-error.js';
 import { isValidUtf8, Utf8Validator } from '../protocol/utf8-validator.js';
-import { BaseWebSocketSession } from './base-websocket-session.js';
+import { BaseWebSocketSession, FIRST_SUBCLASS_FLAG } from './base-websocket-session.js';
 import { notOpenError } from './websocket-connection.js';
 import type { DefaultWebSocketServerSession } from './websocket-session.js';
 
 const ignore = () => undefined;
 /** The ping timer's callback: one function for all sessions, the session its argument (no closure per session). */
 const pingNow = (session: DefaultWebSocketServerSessionImpl) => session.ping();
+/** A Close frame went out (ours or our echo): only the peer's Close matters from now on. */
+const CLOSING = FIRST_SUBCLASS_FLAG;
+/**
+ * The message being received came compressed (RSV1 on its first frame): its text is checked here
+ * once inflated. Text that came uncompressed was checked by the frame parser as it arrived.
+ */
+const INFLATED_MESSAGE = FIRST_SUBCLASS_FLAG << 1;
 
 export class DefaultWebSocketServerSessionImpl extends BaseWebSocketSession implements DefaultWebSocketServerSession {
   /** The first close reason; `closeReason` is made from it when first asked for (most sessions never ask). */
   private firstCloseReason: CloseReason | undefined;
   private closeReasonPromise: Promise<CloseReason | null> | undefined;
   private resolveCloseReasonPromise: ((reason: CloseReason) => void) | undefined;
-  /** A Close frame went out (ours or our echo): only the peer's Close matters from now on. */
-  private closing = false;
   private closeTimer: NodeJS.Timeout | undefined;
 
   /** The fragmented message being joined, if any. */
   private reassembly: Reassembly | undefined;
-  /**
-   * The message being received came compressed (RSV1 on its first frame): its text is checked here
-   * once inflated. Text that came uncompressed was checked by the frame parser as it arrived.
-   */
-  private inflatedMessage = false;
 
   private pingInterval = this.settings.pingInterval;
   private pongTimeout = this.settings.timeout;
@@ -63,7 +63,7 @@ export class DefaultWebSocketServerSessionImpl extends BaseWebSocketSession impl
 
   /** False from the moment the session begins closing, before its Close frame goes out. */
   get isActive(): boolean {
-    return !this.closing && super.isActive;
+    return !this.hasFlag(CLOSING) && super.isActive;
   }
 
   /** The pinger starts with the session, not before: no Ping may precede the 101. */
@@ -74,7 +74,7 @@ export class DefaultWebSocketServerSessionImpl extends BaseWebSocketSession impl
 
   /** While closing, frames are read (and data discarded) whatever `incoming` holds, so the peer's Close gets through. */
   protected hasRoom(): boolean {
-    return this.closing || !this.incoming.full;
+    return this.hasFlag(CLOSING) || !this.incoming.full;
   }
 
   get pingIntervalMillis(): number {
@@ -96,14 +96,14 @@ export class DefaultWebSocketServerSessionImpl extends BaseWebSocketSession impl
 
   onFrame(frame: Frame): void {
     // Frames reach `handleFrame` in order and one at a time: no fragments pending means a message starts.
-    if (this.reassembly === undefined && !frame.frameType.controlFrame) this.inflatedMessage = frame.rsv1;
+    if (this.reassembly === undefined && !frame.frameType.controlFrame) this.setFlag(INFLATED_MESSAGE, frame.rsv1);
     super.onFrame(frame);
   }
 
   protected handleFrame(frame: Frame): void {
     switch (frame.frameType) {
       case FrameType.PING:
-        if (!this.closing) this.write(new Frame.Pong(frame.data)).catch(ignore);
+        if (!this.hasFlag(CLOSING)) this.write(new Frame.Pong(frame.data)).catch(ignore);
         return;
       case FrameType.PONG:
         this.onPong(frame.data);
@@ -113,13 +113,13 @@ export class DefaultWebSocketServerSessionImpl extends BaseWebSocketSession impl
         return;
     }
     // After our Close only the peer's Close is awaited; data would only fill `incoming`.
-    if (this.closing) return;
+    if (this.hasFlag(CLOSING)) return;
     if (frame.fin && this.reassembly === undefined) {
       if (frame.data.length > this.settings.maxMessageSize) {
         this.fail(CloseCode.TOO_BIG, `Message exceeds maxMessageSize ${this.settings.maxMessageSize}`);
         return;
       }
-      if (this.inflatedMessage && frame.frameType === FrameType.TEXT && !isValidUtf8(frame.data)) {
+      if (this.hasFlag(INFLATED_MESSAGE) && frame.frameType === FrameType.TEXT && !isValidUtf8(frame.data)) {
         this.fail(CloseCode.NOT_CONSISTENT, 'Text message is not valid UTF-8');
         return;
       }
@@ -139,7 +139,7 @@ export class DefaultWebSocketServerSessionImpl extends BaseWebSocketSession impl
   /** Sends Close, then waits for the peer's Close at most `closeTimeout` before dropping the connection. */
   async close(requested: CloseReason = new CloseReason(CloseCode.NORMAL)): Promise<void> {
     if (!this.connection.isStarted) throw notOpenError();
-    if (this.closing || this.connection.isClosed) return;
+    if (this.hasFlag(CLOSING) || this.connection.isClosed) return;
     const reason = fitCloseReason(requested);
     const frame = new Frame.Close(reason); // throws on a code that may not go on the wire
     this.beginClosing(reason);
@@ -167,7 +167,7 @@ export class DefaultWebSocketServerSessionImpl extends BaseWebSocketSession impl
   }
 
   private beginClosing(reason: CloseReason): void {
-    this.closing = true;
+    this.setFlag(CLOSING, true);
     this.resolveCloseReason(reason);
     this.stopPinger();
     this.reassembly = undefined;
@@ -178,7 +178,7 @@ export class DefaultWebSocketServerSessionImpl extends BaseWebSocketSession impl
   }
 
   private onFragment(frame: Frame): void {
-    const message = (this.reassembly ??= new Reassembly(frame.frameType, this.inflatedMessage));
+    const message = (this.reassembly ??= new Reassembly(frame.frameType, this.hasFlag(INFLATED_MESSAGE)));
     message.bytes += frame.data.length;
     if (message.bytes > this.settings.maxMessageSize) {
       this.fail(CloseCode.TOO_BIG, `Message exceeds maxMessageSize ${this.settings.maxMessageSize}`);
@@ -230,7 +230,7 @@ export class DefaultWebSocketServerSessionImpl extends BaseWebSocketSession impl
       reason = new CloseReason(code, message.toString('utf8'));
     }
     // Either way the server closes the TCP connection first (RFC 6455 §7.1.1).
-    if (this.closing) {
+    if (this.hasFlag(CLOSING)) {
       this.stopReceiving();
       this.endAfterQueued();
     } else {
@@ -240,7 +240,7 @@ export class DefaultWebSocketServerSessionImpl extends BaseWebSocketSession impl
 
   private schedulePing(): void {
     this.stopPinger();
-    if (!this.connection.isStarted || this.pingInterval <= 0 || this.closing || this.connection.isClosed) return;
+    if (!this.connection.isStarted || this.pingInterval <= 0 || this.hasFlag(CLOSING) || this.connection.isClosed) return;
     this.pingerTimer = setTimeout(pingNow, this.pingInterval, this);
     this.pingerTimer.unref();
   }
