@@ -7,11 +7,13 @@
  * them for middleware errors. The response writes on the upgrade socket, so
  * a refusal is a real HTTP answer; it is made only for routes that have
  * something to decide before the 101 (guards, interceptors, pipes, a
- * REQUEST-scoped controller), or an error to answer.
+ * REQUEST-scoped controller), or an error to answer. Where nothing decides,
+ * an Express request is dressed when the method first reads it, if ever.
  */
 import { ServerResponse, type IncomingMessage } from 'node:http';
 import type { HttpServer } from '@nestjs/common';
 import type { BaseWebSocketSession } from '../session/base-websocket-session.js';
+import { UpgradeCall, type RequestDresser } from '../upgrade/upgrade-call.js';
 
 interface ExpressApplication {
   request: object;
@@ -94,17 +96,31 @@ export class UpgradeExchanges {
   }
 
   /**
-   * Makes the upgrade request the platform's own, for every upgrade: it is what
-   * `@Req()`, guards and `session.call.request` see. Its response is made only
-   * when something needs one (`create`).
+   * Makes an upgrade request the platform's own: it is what `@Req()`, guards
+   * and `session.call.request` see. Its response is made only when something
+   * needs one (`create`).
    */
-  dress(session: BaseWebSocketSession): void {
-    const { request, params } = session.call;
+  private readonly dressRequest: RequestDresser = (request, call) => {
     if (this.express !== undefined) {
-      dressForExpress(this.express, request, params);
+      dressForExpress(this.express, request, call.params);
     } else {
-      Object.assign(request, { params: { ...params }, query: session.call.query, ip: request.socket.remoteAddress, raw: request });
+      Object.assign(request, { params: { ...call.params }, query: call.query, ip: request.socket.remoteAddress, raw: request });
     }
+  };
+
+  /** Dresses the request now: guards, interceptors, pipes or a REQUEST-scoped controller see it before the 101. */
+  dress(call: UpgradeCall): void {
+    this.dressRequest(call.request, call);
+  }
+
+  /**
+   * Dresses the request on its first read through `session.call.request`, for a route where nothing else
+   * reads it. On Express only: there dressing is the same whenever it happens, while Fastify's `ip` is the
+   * socket's address, which is gone once the socket closed.
+   */
+  dressWhenRead(call: UpgradeCall): void {
+    if (this.express === undefined) this.dress(call);
+    else UpgradeCall.dressRequestWhenRead(call, this.dressRequest);
   }
 
   /**

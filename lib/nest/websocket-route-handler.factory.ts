@@ -41,6 +41,12 @@ type RouteMethod = (...args: any[]) => any;
  * already, else the pipeline makes it if it needs one.
  */
 type Pipeline = (pending: PendingSession<RouteCandidate>, exchange: UpgradeExchange | undefined, outcome: UpgradeOutcome) => void;
+
+interface RoutePipeline {
+  run: Pipeline;
+  /** Guards, interceptors or pipes run before the 101, and may read the request; else only the method may, once running. */
+  decides: boolean;
+}
 type Phase = 'deciding' | 'open' | 'gone';
 
 /** A method that takes the session has no other arguments. */
@@ -85,10 +91,11 @@ export class WebSocketRouteHandlerFactory {
     const http = this.httpParts(httpAdapter);
     const { controller, moduleKey, methodName } = route;
     if (controller.isDependencyTreeStatic()) {
-      const pipeline = this.pipeline(http, route, controller.instance, STATIC_CONTEXT);
+      const { run, decides } = this.pipeline(http, route, controller.instance, STATIC_CONTEXT);
       return (pending, outcome) => {
-        http.exchanges.dress(pending.session);
-        pipeline(pending, undefined, outcome);
+        if (decides) http.exchanges.dress(pending.call);
+        else http.exchanges.dressWhenRead(pending.call);
+        run(pending, undefined, outcome);
       };
     }
     const module = this.container.getModuleByKey(moduleKey);
@@ -99,7 +106,7 @@ export class WebSocketRouteHandlerFactory {
       try {
         const contextId = this.contextIdOf(exchange.request, isDurable);
         const instance = await this.injector.loadPerContext(controller.instance, module, module.controllers, contextId, controller);
-        return this.pipeline(http, route, instance, contextId);
+        return this.pipeline(http, route, instance, contextId).run;
       } catch (error) {
         const method = (controller.instance as Record<string, RouteMethod>)[methodName];
         const filters = http.filters.create(controller.instance, method, moduleKey);
@@ -108,7 +115,7 @@ export class WebSocketRouteHandlerFactory {
       }
     };
     return (pending, outcome) => {
-      http.exchanges.dress(pending.session);
+      http.exchanges.dress(pending.call);
       // Made first: REQUEST-scoped providers (WEBSOCKET_SESSION) find the session through it while loading.
       const exchange = http.exchanges.create(pending.session);
       load(exchange)
@@ -151,7 +158,7 @@ export class WebSocketRouteHandlerFactory {
     route: DiscoveredWebSocketRoute,
     instance: object,
     contextId: ContextId,
-  ): Pipeline {
+  ): RoutePipeline {
     const { moduleKey, methodName } = route;
     const inquirerId = route.controller.id;
     const method = (instance as Record<string, RouteMethod>)[methodName];
@@ -227,7 +234,7 @@ export class WebSocketRouteHandlerFactory {
           else if (phase === 'open') await failed(session, error);
         }
       };
-      return (pending, given, outcome) => report(intercepted(pending, given), outcome);
+      return { run: (pending, given, outcome) => report(intercepted(pending, given), outcome), decides: true };
     }
 
     // Nothing wraps the method: the exchange is let go at the 101 instead of living as long as the session.
@@ -257,7 +264,7 @@ export class WebSocketRouteHandlerFactory {
     };
     if (!canActivate && !applyPipes) {
       // Nothing to decide before the 101, so no HTTP response to hand anyone: one is made only to answer an error.
-      return (pending, exchange, outcome) => {
+      const accept: Pipeline = (pending, exchange, outcome) => {
         try {
           if (!admit(pending, exchange)) return outcome.done();
         } catch (error) {
@@ -266,6 +273,7 @@ export class WebSocketRouteHandlerFactory {
         }
         run(pending.session, NO_ARGS, outcome);
       };
+      return { run: accept, decides: false };
     }
     const decide = async (pending: PendingSession<RouteCandidate>, exchange: UpgradeExchange): Promise<unknown[] | undefined> => {
       try {
@@ -279,10 +287,11 @@ export class WebSocketRouteHandlerFactory {
       }
     };
     // Not an async function: its frame would hold the exchange while the session runs.
-    return (pending, exchange, outcome) => {
+    const decideThenRun: Pipeline = (pending, exchange, outcome) => {
       decide(pending, exchange ?? exchangeOf(pending))
         .then((args) => (args === undefined ? outcome.done() : run(pending.session, args, outcome)))
         .catch((error: unknown) => outcome.failed(error));
     };
+    return { run: decideThenRun, decides: true };
   }
 }

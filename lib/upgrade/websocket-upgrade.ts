@@ -99,6 +99,8 @@ function selectByProtocol<T extends UpgradeCandidate>(candidates: readonly T[], 
 export interface PendingSession<T extends UpgradeCandidate = UpgradeCandidate> {
   readonly candidate: T;
   readonly session: BaseWebSocketSession;
+  /** The session's `call`, as the class that can leave dressing its request for later. */
+  readonly call: UpgradeCall;
   /** Writes the 101 and starts reading frames; false when the client is already gone or `admit` said no (503). */
   accept(): boolean;
 }
@@ -124,6 +126,7 @@ class PreparedSession<T extends UpgradeCandidate> implements PendingSession<T> {
   constructor(
     readonly candidate: T,
     readonly session: BaseWebSocketSession,
+    readonly call: UpgradeCall,
     private readonly request: IncomingMessage,
     private readonly socket: Duplex,
     private readonly key: string,
@@ -187,7 +190,7 @@ export function prepareSession<T extends UpgradeCandidate>(
   const Session = chosen.raw ? RawWebSocketServerSession : DefaultWebSocketServerSessionImpl;
   const session = new Session(connection, call, application, chosen.settings, extensions);
   const agreed = extensions.length === 0 ? undefined : extensions.map((extension) => extension.response.toString()).join(', ');
-  return new PreparedSession(chosen, session, request, socket, key, agreed, hooks);
+  return new PreparedSession(chosen, session, call, request, socket, key, agreed, hooks);
 }
 
 export interface WebSocketUpgradeOptions extends WebSocketSessionOptions, WebSocketExtensionOptions {
