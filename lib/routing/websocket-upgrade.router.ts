@@ -17,21 +17,20 @@ import {
   MappedWebSocketRoute,
   pathShape,
   type PathMatching,
-  type RouteCandidate,
   type WebSocketRouteDefinition,
 } from './mapped-websocket-route.js';
+import { RouteIndex } from './route-index.js';
 import { TakenUpgrade, type UpgradeLedger } from './taken-upgrade.js';
 import { claimUpgrades } from './upgrade-claim.js';
 import { WebSocketSessions } from './websocket-sessions.registry.js';
 
 const GOING_AWAY = new CloseReason(CloseCode.GOING_AWAY, 'Server is shutting down');
-/** What an upgrade no route matches gets. */
-const NO_CANDIDATES: readonly RouteCandidate[] = Object.freeze([]);
 
 @Injectable()
 export class WebSocketUpgradeRouter {
   private readonly logger = new Logger('WebSocketRoutes');
-  private routes: MappedWebSocketRoute[] = [];
+  /** No routes until mounted. */
+  private routes = new RouteIndex([], { sensitive: true, trailing: false });
   private application: WebSocketApplicationContext | undefined;
   private acceptingSessions = true;
   private server: Server | undefined;
@@ -70,10 +69,11 @@ export class WebSocketUpgradeRouter {
     this.maxConnections = maxConnections;
     const matching = pathMatchingOf(httpAdapter);
     checkCollisions(definitions, matching);
-    this.routes = definitions.map((definition) => new MappedWebSocketRoute(definition, matching));
+    const routes = definitions.map((definition) => new MappedWebSocketRoute(definition, matching));
+    this.routes = new RouteIndex(routes, matching);
     this.application = application;
     const registeredPaths = new Set<string>();
-    for (const { definition } of this.routes) {
+    for (const { definition } of routes) {
       const kind = definition.raw ? 'WS raw' : 'WS';
       const protocol = definition.protocol === undefined ? '' : ` ${definition.protocol}`;
       this.logger.log(`Mapped {${definition.path}, ${kind}${protocol}} route (${definition.name})`);
@@ -100,14 +100,14 @@ export class WebSocketUpgradeRouter {
     this.release?.();
     this.release = undefined;
     this.server = undefined;
-    this.routes = [];
+    this.routes = new RouteIndex([], { sensitive: true, trailing: false });
   }
 
   /** Never lets an error escape into the HTTP server's event emitter, where it would crash the process. */
   private claim(request: IncomingMessage, socket: Duplex, head: Buffer): boolean {
     try {
       const target = parseRequestTarget(request);
-      const candidates = target === undefined ? [] : this.routesAt(target.pathname);
+      const candidates = target === undefined ? [] : this.routes.candidatesAt(target.pathname);
       if (target === undefined || candidates.length === 0) return false;
       if (!this.acceptingSessions) {
         refuseUpgrade(request, socket, 503, 'Server is shutting down');
@@ -147,18 +147,6 @@ export class WebSocketUpgradeRouter {
     if ((this.server?.listenerCount('upgrade') ?? 0) > 1) return;
     const path = parseRequestTarget(request)?.pathname ?? request.url;
     refuseUpgrade(request, socket, 404, `No WebSocket route at ${path}`);
-  }
-
-  /** Usually one route matches: its candidate goes in an array of one, not in a growable one. */
-  private routesAt(pathname: string): readonly RouteCandidate[] {
-    let candidates: RouteCandidate[] | undefined;
-    for (const route of this.routes) {
-      const candidate = route.match(pathname);
-      if (candidate === undefined) continue;
-      if (candidates === undefined) candidates = [candidate];
-      else candidates.push(candidate);
-    }
-    return candidates ?? NO_CANDIDATES;
   }
 }
 
