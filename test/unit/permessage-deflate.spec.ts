@@ -4,12 +4,14 @@
  * requires or allows, the options check, and the extension's data path
  * checked against node:zlib used directly in the test (the RFC's own §7.2.3
  * examples incoming; outgoing output inflated by an independent inflater,
- * window limits and context takeover included), the inflated-size cap (1009),
+ * window limits and context takeover included; the client's window kept
+ * when a large message moves the session to larger output chunks, which
+ * large messages leave as views and small ones as copies), the inflated-size cap (1009),
  * bad data (1007), RSV1 on a continuation (1002), dispose, and the shared
  * zlib limiter.
  */
 import { jest } from '@jest/globals';
-import { createInflateRaw, type InflateRaw } from 'node:zlib';
+import { createDeflateRaw, createInflateRaw, type DeflateRaw, type InflateRaw } from 'node:zlib';
 import { Frame } from '../../lib/protocol/frame.js';
 import { WebSocketProtocolError } from '../../lib/protocol/protocol-error.js';
 import {
@@ -25,7 +27,7 @@ import {
   type PerMessageDeflateOptions,
 } from '../../lib/extensions/permessage-deflate.factory.js';
 import { zlibLimiter } from '../../lib/extensions/zlib-limiter.js';
-import { deflateMessage, hexText, inflateAlone, inflateNext, noise, TAIL } from '../support/deflate.js';
+import { deflateMessage, deflateNext, hexText, inflateAlone, inflateNext, noise, TAIL } from '../support/deflate.js';
 
 const LIMITS = { maxIncomingSize: 64 * 1024 * 1024 };
 const hex = (text: string) => Buffer.from(text.replace(/0x|\s/g, ''), 'hex');
@@ -48,6 +50,8 @@ function clientInflater(windowBits = 15) {
   return { message: (payload: Buffer) => inflateNext(stream, payload) };
 }
 const inflaters: InflateRaw[] = [];
+/** Clients' deflaters for incoming messages that point back into earlier ones. */
+const deflaters: DeflateRaw[] = [];
 
 /** Whatever the call threw or its promise rejected with. */
 async function failure(run: () => unknown): Promise<unknown> {
@@ -79,6 +83,7 @@ function open(offers = 'permessage-deflate', options: PerMessageDeflateOptions =
 afterEach(() => {
   for (const extension of extensions.splice(0)) extension.dispose();
   for (const inflater of inflaters.splice(0)) inflater.close();
+  for (const deflater of deflaters.splice(0)) deflater.close();
 });
 
 describe('negotiation (RFC 7692 §5, §7.1)', () => {
@@ -383,6 +388,42 @@ describe('incoming messages', () => {
     expect((await extension.processIncomingFrame(compressed(hex('f2 48 cd c9 c9 07 00')))).readText()).toBe('Hello');
     // §7.2.3.2's second message points into the previous one: with the window reset there is nothing to point to.
     await expectClose(() => extension.processIncomingFrame(compressed(hex('f2 00 11 00 00'))), 1007);
+  });
+
+  // A message that inflates to a whole window or more moves the session to another inflater (larger output chunks)
+  // at that message's end; what follows may point back anywhere in the window, so the move must lose none of it.
+  it.each([
+    ['the default 15-bit window', 'permessage-deflate', {}, 15],
+    ['a 10-bit window the server asks for', 'permessage-deflate; client_max_window_bits', { clientMaxWindowBits: 10 }, 10],
+  ] as const)('keeps the client’s whole window across a message of a window or more, with %s', async (_, offer, options, windowBits) => {
+    const extension = open(offer, options);
+    const client = createDeflateRaw({ windowBits });
+    deflaters.push(client);
+    const window = 1 << windowBits;
+    const large = hexText(21, window + 5000);
+    // The large message's end from as far back as zlib's compressor reaches (its window less a 262-byte lookahead).
+    const farTail = large.subarray(large.length - (window - 300));
+    const sent = [large, farTail, hexText(22, 300), farTail.subarray(0, 200)];
+    for (const message of sent) {
+      const payload = await deflateNext(client, message);
+      if (message === farTail) expect(payload.length).toBeLessThan(message.length / 20); // the client did point back
+      expect((await extension.processIncomingFrame(compressed(payload))).data).toEqual(message);
+    }
+  });
+
+  it('hands a large inflated message on without a copy, and a small one as a copy that holds no large buffer', async () => {
+    const extension = open();
+    const inflate = async (message: Buffer) => (await extension.processIncomingFrame(compressed(deflateMessage(message)))).data;
+    // Past a window (32 KiB): the session's later messages come out of zlib in large chunks.
+    await inflate(hexText(31, 40_000));
+    const small = await inflate(hexText(32, 2_000));
+    const large = await inflate(hexText(33, 40_000));
+    const next = await inflate(hexText(34, 40_000));
+    expect([small, large, next]).toEqual([hexText(32, 2_000), hexText(33, 40_000), hexText(34, 40_000)]);
+    // Two views of zlib's one output buffer: no copy was made of either.
+    expect(large.buffer).toBe(next.buffer);
+    // A view would keep zlib's whole buffer alive for as long as the user keeps 2 000 bytes.
+    expect(small.buffer).not.toBe(large.buffer);
   });
 
   it('inflates within maxIncomingSize: exactly the limit passes, one byte more is 1009, fragments counted together', async () => {
