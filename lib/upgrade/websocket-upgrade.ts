@@ -77,15 +77,24 @@ export interface UpgradeCandidate {
   originAllowed: OriginPolicy;
 }
 
+/** The first candidate with that protocol (undefined: one that requires none). */
+function withProtocol<T extends UpgradeCandidate>(candidates: readonly T[], protocol: string | undefined): T | undefined {
+  // Indexed, not for-of: on every handshake, and V8 does not always optimize the iterators away (about 70 bytes each).
+  for (let index = 0; index < candidates.length; index++) if (candidates[index].protocol === protocol) return candidates[index];
+  return undefined;
+}
+
 /**
  * The candidate whose protocol comes first in the client's list; else one
- * that requires no protocol; else 400. Plain loops: it runs on every handshake.
+ * that requires no protocol; else 400.
  */
 function selectByProtocol<T extends UpgradeCandidate>(candidates: readonly T[], offered: readonly string[]): T {
-  for (const protocol of offered) {
-    for (const candidate of candidates) if (candidate.protocol === protocol) return candidate;
+  for (let index = 0; index < offered.length; index++) {
+    const match = withProtocol(candidates, offered[index]);
+    if (match !== undefined) return match;
   }
-  for (const candidate of candidates) if (candidate.protocol === undefined) return candidate;
+  const unprotected = withProtocol(candidates, undefined);
+  if (unprotected !== undefined) return unprotected;
   const expected = candidates.map((candidate) => candidate.protocol).join(', ');
   const got = offered.length === 0 ? 'none' : offered.join(', ');
   throw new HandshakeError(400, `Unsupported subprotocol: this path accepts ${expected}; the client offered ${got}`);
