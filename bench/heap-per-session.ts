@@ -33,6 +33,8 @@ const RETAINED_OF = [
   'WebSocketConnection',
   'UpgradeCall',
   'BoundedReceiveChannel',
+  'FrameParser',
+  'TakenUpgrade',
   'IncomingMessage',
   'Socket',
   'WebSocket',
@@ -178,8 +180,8 @@ function retainedSizes(snapshot: Snapshot): Float64Array {
   return retained;
 }
 
-/** The median retained size of the instances of each class in RETAINED_OF, with their count. */
-function retainedOfClasses(snapshot: Snapshot): string[] {
+/** The median retained size of the instances of each class in RETAINED_OF, with their count; classes with fewer than `least` are left out. */
+function retainedOfClasses(snapshot: Snapshot, least: number): string[] {
   const retained = retainedSizes(snapshot);
   const width = snapshot.nodeFields.length;
   const typeAt = snapshot.nodeFields.indexOf('type');
@@ -191,7 +193,7 @@ function retainedOfClasses(snapshot: Snapshot): string[] {
     for (let at = 0; at < snapshot.nodes.length; at += width) {
       if (snapshot.nodes[at + typeAt] === objectType && snapshot.strings[snapshot.nodes[at + nameAt]] === name) sizes.push(retained[at / width]);
     }
-    if (sizes.length === 0) continue;
+    if (sizes.length < least) continue;
     sizes.sort((a, b) => a - b);
     lines.push(`| ${name} | ${sizes.length} | ${sizes[Math.floor(sizes.length / 2)]} |`);
   }
@@ -256,7 +258,7 @@ async function main(): Promise<string[]> {
   console.log(`\nheap used + external (the bench's figure): ${((after.heap - before.heap) / more).toFixed(0)} bytes per session`);
   console.log('\n| class | instances | median retained bytes |');
   console.log('|---|--:|--:|');
-  for (const line of retainedOfClasses(secondSnapshot)) console.log(line);
+  for (const line of retainedOfClasses(secondSnapshot, more)) console.log(line);
   console.log(`\nsnapshots: ${before.file}, ${after.file}`);
   return errors;
 }
