@@ -29,6 +29,7 @@ import type { RouteCandidate, RouteUpgradeHandler, UpgradeOutcome } from '../rou
 import type { DiscoveredWebSocketRoute } from '../routing/websocket-routes.explorer.js';
 import type { BaseWebSocketSession } from '../session/base-websocket-session.js';
 import type { PendingSession } from '../upgrade/websocket-upgrade.js';
+import { guardCheck } from './route-guards.js';
 import { UpgradeExchanges, type UpgradeExchange } from './upgrade-exchange.js';
 import { WebSocketExceptionFilterContext } from './websocket-exception-filters.js';
 import { answerRefusal, closeReasonAfterFilters, noNext } from './websocket-route-errors.js';
@@ -70,6 +71,7 @@ export class WebSocketRouteHandlerFactory {
   private readonly guardsContextCreator: GuardsContextCreator;
   private readonly interceptorsContextCreator: InterceptorsContextCreator;
   private readonly interceptorsConsumer = new InterceptorsConsumer();
+  private readonly guardsConsumer = new GuardsConsumer();
   private readonly webSocketFilters: WebSocketExceptionFilterContext;
   private http: HttpParts | undefined;
 
@@ -131,7 +133,7 @@ export class WebSocketRouteHandlerFactory {
         this.pipesContextCreator,
         new PipesConsumer(),
         this.guardsContextCreator,
-        new GuardsConsumer(),
+        this.guardsConsumer,
         this.interceptorsContextCreator,
         this.interceptorsConsumer,
         adapter,
@@ -172,7 +174,7 @@ export class WebSocketRouteHandlerFactory {
     );
     const paramsOptions = this.contextUtils.mergeParamsMetatypes(getParamsMetadata(moduleKey, contextId, inquirerId), paramtypes);
     const enhancerArgs = [instance, method, moduleKey, contextId, inquirerId] as const;
-    const canActivate = http.execution.createGuardsFn(this.guardsContextCreator.create(...enhancerArgs), instance, method, 'http');
+    const checkGuards = guardCheck(this.guardsContextCreator.create(...enhancerArgs), this.guardsConsumer, instance, method);
     const applyPipes = http.execution.createPipesFn(this.pipesContextCreator.create(...enhancerArgs), paramsOptions);
     const interceptors = this.interceptorsContextCreator.create(...enhancerArgs);
     const httpFilters = http.filters.create(...enhancerArgs);
@@ -222,7 +224,7 @@ export class WebSocketRouteHandlerFactory {
           return call(session, args);
         };
         try {
-          if (canActivate) await canActivate(httpArgs);
+          await checkGuards?.(httpArgs);
           const result: unknown = await this.interceptorsConsumer.intercept(interceptors, httpArgs, instance, method, invoke, 'http');
           // The handler runs when an interceptor's observable is subscribed to: the phase is known after this.
           const value = isObservable(result) ? await lastValueFrom(result, { defaultValue: undefined }) : result;
@@ -262,22 +264,28 @@ export class WebSocketRouteHandlerFactory {
         (error: unknown) => report(failed(session, error), outcome),
       );
     };
-    if (!canActivate && !applyPipes) {
+    // The 101 and the method, once nothing (more) is to be decided; an error answers the upgrade request.
+    const accept: Pipeline = (pending, exchange, outcome) => {
+      try {
+        if (!admit(pending, exchange)) return outcome.done();
+      } catch (error) {
+        refuse(error, exchange ?? exchangeOf(pending));
+        return outcome.done();
+      }
+      run(pending.session, NO_ARGS, outcome);
+    };
+    if (!checkGuards && !applyPipes) {
       // Nothing to decide before the 101, so no HTTP response to hand anyone: one is made only to answer an error.
-      const accept: Pipeline = (pending, exchange, outcome) => {
-        try {
-          if (!admit(pending, exchange)) return outcome.done();
-        } catch (error) {
-          refuse(error, exchange ?? exchangeOf(pending));
-          return outcome.done();
-        }
-        run(pending.session, NO_ARGS, outcome);
-      };
       return { run: accept, decides: false };
     }
-    const decide = async (pending: PendingSession<RouteCandidate>, exchange: UpgradeExchange): Promise<unknown[] | undefined> => {
+    /** Guards that answer later (a promise), then the pipes; the arguments once admitted, else undefined (answered). */
+    const decide = async (
+      pending: PendingSession<RouteCandidate>,
+      exchange: UpgradeExchange,
+      guarding: Promise<void> | void,
+    ): Promise<unknown[] | undefined> => {
       try {
-        if (canActivate) await canActivate([exchange.request, exchange.response, noNext]);
+        await guarding;
         // Without pipes the method takes the session alone: no arguments to make, nor a turn to wait for them.
         const args = applyPipes ? await argsFor(exchange) : NO_ARGS;
         return admit(pending, exchange) ? args : undefined;
@@ -287,8 +295,18 @@ export class WebSocketRouteHandlerFactory {
       }
     };
     // Not an async function: its frame would hold the exchange while the session runs.
-    const decideThenRun: Pipeline = (pending, exchange, outcome) => {
-      decide(pending, exchange ?? exchangeOf(pending))
+    const decideThenRun: Pipeline = (pending, given, outcome) => {
+      const exchange = given ?? exchangeOf(pending);
+      let guarding: Promise<void> | void;
+      try {
+        guarding = checkGuards?.([exchange.request, exchange.response, noNext]);
+      } catch (error) {
+        refuse(error, exchange);
+        return outcome.done();
+      }
+      // Guards that answered at once and no pipes: the 101 in this same turn.
+      if (guarding === undefined && !applyPipes) return accept(pending, exchange, outcome);
+      decide(pending, exchange, guarding)
         .then((args) => (args === undefined ? outcome.done() : run(pending.session, args, outcome)))
         .catch((error: unknown) => outcome.failed(error));
     };
