@@ -90,7 +90,8 @@ export class WebSocketConnection implements HeldWriter {
   private closeFrameWritten = false;
   private drain: Promise<void> | undefined;
   private endTimer: NodeJS.Timeout | undefined;
-  private maxBufferedBytes = Number.POSITIVE_INFINITY;
+  /** No limit until `setLimits`: 2^31 - 1 rather than Infinity, which V8 would keep as a boxed number in every connection. */
+  private maxBufferedBytes = 0x7fffffff;
   /** Set once a write found too much queued: every write but the Close is refused from then on. */
   private sendBufferFull = false;
   /** Writes are held until the end of this turn (see turn-writes.ts). */
