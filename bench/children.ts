@@ -7,7 +7,7 @@
 import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { ServerCommand, ServerKind, ServerMessage } from './messages.js';
-import { PROFILE_DIR, REPLY_TIMEOUT_MS, SERVER_NODE } from './settings.js';
+import { PROFILE_DIR, REPLY_TIMEOUT_MS, SERVER_FLAGS, SERVER_NODE } from './settings.js';
 
 /** How long a child told to stop may take to exit before it is killed and the run fails. */
 const STOP_GRACE_MS = 5_000;
@@ -34,7 +34,8 @@ const SERVER_ENV: Partial<Record<ServerKind, Record<string, string>>> = {
 export function nodeVersions(): string {
   const servers =
     SERVER_NODE === undefined ? 'the same' : `${execFileSync(SERVER_NODE, ['--version'], { encoding: 'utf8' }).trim()} (BENCH_NODE=${SERVER_NODE})`;
-  return `clients and orchestrator on node ${process.version}, servers on ${servers}`;
+  const flags = SERVER_FLAGS.length === 0 ? '' : `, with ${SERVER_FLAGS.join(' ')} (BENCH_SERVER_FLAGS)`;
+  return `clients and orchestrator on node ${process.version}, servers on ${servers}${flags}`;
 }
 
 const isType = (type: string) => (message: unknown): boolean =>
@@ -159,7 +160,7 @@ export class EchoServer {
    * `args`: what the server module's start() takes (servers/*.ts).
    */
   static async start(kind: ServerKind, profileName?: string, args: string[] = []): Promise<EchoServer> {
-    const flags = ['--expose-gc'];
+    const flags = ['--expose-gc', ...SERVER_FLAGS];
     if (profileName !== undefined && PROFILE_DIR !== undefined) {
       flags.push('--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`, `--cpu-prof-name=${kind}-${profileName}.cpuprofile`);
     }

@@ -38,6 +38,7 @@
  *   BENCH_WS_PLAIN=1 npm run bench            # a fourth server, ws-plain: ws without bufferutil (WS_NO_BUFFER_UTIL=1)
  *   BENCH_WARMUP=2 npm run bench              # warm-up seconds per echo or handshake run (default: min(1, BENCH_SECONDS / 2))
  *   BENCH_WS_NEST=1 npm run bench             # the ws server with @nestjs/core loaded in its process (see servers/ws.ts)
+ *   BENCH_SERVER_FLAGS='--max-semi-space-size=1' npm run bench   # Node/V8 flags for every server child (the header prints them)
  *   BENCH_PROFILE=1 npm run bench             # also writes the servers' CPU profiles to build/bench/profiles;
  *   node build/bench/profile-summary.js build/bench/profiles/ours-handshake-server.cpuprofile   # ... summarized (one per server and scenario)
  */

@@ -21,6 +21,11 @@ export const PROFILE_DIR = process.env.BENCH_PROFILE ? fileURLToPath(new URL('./
  * Node that runs the bench), e.g. one installed by scripts/install-node.sh.
  */
 export const SERVER_NODE = serverNode(process.env.BENCH_NODE);
+/**
+ * BENCH_SERVER_FLAGS='--max-semi-space-size=1': Node/V8 flags for every server child (ours and the others alike),
+ * e.g. to see how V8's heap sizing changes a scenario. The header prints them.
+ */
+export const SERVER_FLAGS = (process.env.BENCH_SERVER_FLAGS ?? '').split(/\s+/).filter((flag) => flag !== '');
 /** BENCH_WS_PLAIN=1 adds a `ws-plain` server: `ws` with WS_NO_BUFFER_UTIL=1, its JavaScript masking instead of bufferutil's. */
 export const WS_PLAIN = Boolean(process.env.BENCH_WS_PLAIN);
 
