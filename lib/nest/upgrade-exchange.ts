@@ -135,7 +135,8 @@ export class UpgradeExchanges {
    */
   create(session: BaseWebSocketSession): UpgradeExchange {
     const { request } = session.call;
-    (request as SessionRequest)[SESSION] = session;
+    // Not enumerable: util.inspect(request) and { ...request } leave the session out, as a WeakMap did.
+    Object.defineProperty(request, SESSION, { value: session });
     const { express, ExpressResponse } = this;
     const raw: ServerResponse =
       ExpressResponse === undefined ? new ServerResponse(request) : Reflect.construct(ServerResponse, [request], ExpressResponse);

@@ -14,7 +14,6 @@ import type { WebSocketExtension } from '../protocol/websocket-extension.js';
 import { ClosedSendChannelError, closedSend, quietly } from './channel-errors.js';
 import { BoundedReceiveChannel, type ReceiveChannelLimits } from './receive-channel.js';
 import { handlerFailure } from './handler-failure.js';
-import { shareHeaderStrings } from './shared-header-strings.js';
 import type { WebSocketConverter } from './websocket-converter.js';
 import type { FrameReceiver, WebSocketConnection } from './websocket-connection.js';
 import type {
@@ -224,8 +223,6 @@ export abstract class BaseWebSocketSession implements WebSocketServerSession, Fr
 
   /** Starts reading frames from the connection: once, right after the 101 went out. */
   open(): void {
-    // From now on the request lives as long as the session.
-    shareHeaderStrings(this.call.request);
     this.connection.start(this);
   }
 

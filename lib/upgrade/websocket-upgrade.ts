@@ -40,6 +40,7 @@ import {
 } from '../session/websocket-session-options.js';
 import { parseRequestTarget, type RequestTarget } from './request-target.js';
 import { UpgradeCall } from './upgrade-call.js';
+import { shareHeaderStrings } from './shared-header-strings.js';
 
 const logger = new Logger('WebSocketUpgrade');
 const ignore = () => undefined;
@@ -145,7 +146,7 @@ class PreparedSession<T extends UpgradeCandidate> implements PendingSession<T> {
   ) {}
 
   accept(): boolean {
-    if (this.accepted) throw new Error('This upgrade was accepted already');
+    if (this.accepted) throw new Error('PreparedSession.accept(): this upgrade was accepted already; accept() runs once per upgrade');
     this.accepted = true;
     const { socket } = this;
     // The client may be gone already (e.g. while a guard checked credentials): its 'end' or 'close' will not come again.
@@ -158,6 +159,9 @@ class PreparedSession<T extends UpgradeCandidate> implements PendingSession<T> {
       return false;
     }
     socket.write(switchingProtocolsResponse(this.key, this.candidate.protocol, this.agreed));
+    // From now on the request lives as long as the session. The request as it came: reading
+    // session.call.request would dress it, which waits for a first read where nothing decided before the 101.
+    shareHeaderStrings(this.request);
     this.session.open();
     this.hooks.onAccept?.(this.session);
     return true;

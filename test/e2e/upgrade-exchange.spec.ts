@@ -4,10 +4,11 @@
  * prototype (`status()`, `json()`, `locals`, `req`), the request's `res`
  * while the guard decides; on Fastify a reply over the Node response. And a
  * guard that answers through that response gets its answer to the client,
- * which then sees the connection end.
+ * which then sees the connection end. Where nothing decides before the 101,
+ * the request is dressed as Express's only when the method reads it.
  */
 import 'reflect-metadata';
-import { ServerResponse } from 'node:http';
+import { IncomingMessage, ServerResponse, type Server } from 'node:http';
 import { Controller, Injectable, UseGuards, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import { WebSocketRoute, type DefaultWebSocketServerSession } from 'nest-websocket-routes';
@@ -27,6 +28,8 @@ interface ResponseReport {
   requestResIsResponse: boolean;
   /** Fastify: a reply, with `code()` and the Node response as `raw`. */
   fastifyReply: boolean;
+  /** Sent by the route method: a property of `{ ...request }` holds the session. */
+  sessionInSpread?: boolean;
 }
 
 let lastReport: ResponseReport | undefined;
@@ -70,7 +73,10 @@ class ExchangeController {
   @WebSocketRoute('reported')
   @UseGuards(ReportingGuard)
   async reported(session: DefaultWebSocketServerSession): Promise<void> {
-    await session.sendSerialized(lastReport);
+    // The request finds its session (@WsSession, WEBSOCKET_SESSION), but a copy or util.inspect of it does not show it.
+    const spread: Record<string | symbol, unknown> = { ...session.call.request };
+    const sessionInSpread = Reflect.ownKeys(spread).some((key) => spread[key] === session);
+    await session.sendSerialized({ ...lastReport, sessionInSpread });
   }
 
   @WebSocketRoute('teapot')
@@ -101,9 +107,10 @@ describe.each(PLATFORMS)('the upgrade response on %s', (platform) => {
         responseReqIsRequest: true,
         requestResIsResponse: true,
         fastifyReply: false,
+        sessionInSpread: false,
       });
     } else {
-      expect(report).toMatchObject({ isNodeResponse: false, fastifyReply: true });
+      expect(report).toMatchObject({ isNodeResponse: false, fastifyReply: true, sessionInSpread: false });
     }
   });
 
@@ -115,5 +122,45 @@ describe.each(PLATFORMS)('the upgrade response on %s', (platform) => {
     expect(response.status).toBe(418);
     expect(JSON.parse(response.body)).toEqual({ teapot: true });
     expect(await client.waitForEnd()).toBe(true);
+  });
+});
+
+/** The upgrade request as the HTTP server emitted it, caught before anything of ours saw it. */
+let emittedRequest: IncomingMessage | undefined;
+
+@Controller()
+class UndecidedController {
+  /** Nothing decides before the 101: on Express the request is dressed when the method first reads it. */
+  @WebSocketRoute('undecided/:room')
+  async undecided(session: DefaultWebSocketServerSession): Promise<void> {
+    const before = { ownParams: Object.hasOwn(emittedRequest!, 'params'), prototype: Object.getPrototypeOf(emittedRequest) === IncomingMessage.prototype };
+    const request = session.call.request as IncomingMessage & { params?: unknown; get?: unknown };
+    const after = { same: request === emittedRequest, params: request.params, expressGet: typeof request.get === 'function' };
+    await session.sendSerialized({ before, after });
+  }
+}
+
+describe('the upgrade request of a route where nothing decides, on Express', () => {
+  let t: TestApp;
+  const clients = new ClientTracker();
+
+  beforeAll(async () => {
+    t = await startApp([UndecidedController]);
+    const server = t.app.getHttpServer() as Server;
+    const emit = server.emit;
+    server.emit = function (this: Server, event: string | symbol, ...args: unknown[]): boolean {
+      if (event === 'upgrade') emittedRequest = args[0] as IncomingMessage;
+      return Reflect.apply(emit, this, [event, ...args]) as boolean;
+    };
+  });
+  afterEach(() => clients.dropAll());
+  afterAll(() => t.close());
+
+  it('is dressed as Express’s own at its first read through session.call.request, not before', async () => {
+    const client = clients.track(await WsClient.connect(t.url('/undecided/lobby')));
+    expect(JSON.parse((await client.next()).data.toString())).toEqual({
+      before: { ownParams: false, prototype: true },
+      after: { same: true, params: { room: 'lobby' }, expressGet: true },
+    });
   });
 });

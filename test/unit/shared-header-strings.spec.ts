@@ -2,35 +2,14 @@
  * shareHeaderStrings swaps a kept upgrade request's header strings for shared equal copies: what anyone
  * reads of `rawHeaders` and `headers` must not change, whatever the request holds (repeated headers that
  * Node joined or dropped, long values, names in any case). That the copies are shared shows in heap
- * snapshots (bench/heap-per-session.ts), not to JavaScript, where strings compare by content.
+ * snapshots (here, of a child process, and in bench/heap-per-session.ts), not to JavaScript, where strings compare by content.
  */
-import { createServer, type IncomingMessage, type Server } from 'node:http';
-import { connect, type AddressInfo, type Socket } from 'node:net';
-import { shareHeaderStrings } from '../../lib/session/shared-header-strings.js';
-
-/** Upgrade requests as Node's parser makes them, from raw request heads sent over loopback. */
-class UpgradeRequests {
-  private readonly server: Server = createServer();
-  private readonly sockets: Socket[] = [];
-
-  async start(): Promise<void> {
-    this.server.on('upgrade', (_request, socket) => this.sockets.push(socket as Socket));
-    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
-  }
-
-  async parse(headerLines: string[]): Promise<IncomingMessage> {
-    const received = new Promise<IncomingMessage>((resolve) => this.server.once('upgrade', (request: IncomingMessage) => resolve(request)));
-    const client = connect((this.server.address() as AddressInfo).port, '127.0.0.1');
-    this.sockets.push(client);
-    client.write(['GET /chat?room=1 HTTP/1.1', ...headerLines, '', ''].join('\r\n'));
-    return received;
-  }
-
-  async stop(): Promise<void> {
-    for (const socket of this.sockets) socket.destroy();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
-  }
-}
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { shareHeaderStrings } from '../../lib/upgrade/shared-header-strings.js';
+import { UpgradeRequests } from '../fixtures/upgrade-requests.js';
+import { REPOSITORY, requireBuilt } from '../support/server-process.js';
 
 const HEAD = [
   'Host: 127.0.0.1:9000',
@@ -76,5 +55,23 @@ describe('shareHeaderStrings', () => {
     shareHeaderStrings(request);
     expect(request.rawHeaders).toEqual(rawBefore);
     expect(request.headers).toEqual({ host: '127.0.0.1:9000', connection: 'Upgrade', upgrade: 'websocket' });
+  });
+});
+
+
+describe('shareHeaderStrings in the heap', () => {
+  it('keeps one copy of a repeating value for 20 kept requests, and no header name longer than 64 characters', () => {
+    // A child process of its own: a small heap, whose snapshot takes a moment (a Jest worker's takes a minute).
+    requireBuilt([
+      { sources: 'lib/upgrade', output: 'dist/upgrade' },
+      { sources: 'test/fixtures', output: 'build/test/fixtures' },
+    ]);
+    const module = pathToFileURL(join(REPOSITORY, 'dist/upgrade/shared-header-strings.js')).href;
+    const fixture = join(REPOSITORY, 'build/test/fixtures/header-strings-heap.js');
+    const output = JSON.parse(execFileSync(process.execPath, ['--expose-gc', fixture, module], { encoding: 'utf8' })) as Record<string, number>;
+    // Each request came with its own copy of its User-Agent: one shared copy is left.
+    expect(output).toMatchObject({ requests: 20, userAgentCopies: 1 });
+    // Long names go into no table: 200 of 8 000 characters each (1.6 MB) leave nothing behind once their requests are gone.
+    expect(output.longNameBytesKept).toBeLessThan(400_000);
   });
 });

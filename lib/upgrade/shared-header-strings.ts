@@ -24,6 +24,8 @@ const REPEATED_VALUES = new Set([
 ]);
 /** Longer values are rare enough not to be worth a lookup. */
 const MAX_LENGTH = 256;
+/** Header names in use are short; a longer one is left alone, so the names table holds at most 64 KiB of them. */
+const MAX_NAME_LENGTH = 64;
 /** Each table is bounded: when full (odd headers from many clients), a new one starts; strings shared so far stay shared. */
 const MAX_ENTRIES = 1024;
 
@@ -66,6 +68,7 @@ export function shareHeaderStrings(request: IncomingMessage): void {
   if (!Array.isArray(raw)) return;
   let headers: IncomingMessage['headers'] | undefined;
   for (let at = 0; at + 1 < raw.length; at += 2) {
+    if (raw[at].length > MAX_NAME_LENGTH) continue;
     const { name, repeatedValuesKey } = knownName(raw[at]);
     raw[at] = name;
     if (repeatedValuesKey === undefined) continue;
