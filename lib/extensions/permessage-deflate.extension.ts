@@ -40,12 +40,18 @@ const TAIL = Buffer.from([0x00, 0x00, 0xff, 0xff]);
 const SYNC_FLUSH_EVERY_WRITE = { flush: constants.Z_SYNC_FLUSH } as const;
 
 /**
- * zlib's output chunk for a session whose messages inflate to a whole window or more. A message of up
+ * zlib's output chunk for a session whose messages inflate to LARGE_MESSAGE or more. A message of up
  * to about half of it mostly comes out in one piece: one trip to the thread pool and no copy, where
  * zlib's default 16 KiB chunk takes a trip and a copy per 16 KiB. The others keep the default: a
  * stream holds its current chunk between messages.
  */
 const LARGE_OUTPUT_CHUNK = 128 * 1024;
+/**
+ * The smallest inflated message that moves a session to LARGE_OUTPUT_CHUNK: zlib's default chunk size
+ * (16 KiB) twice over, whatever the window, so a client's small window (down to 256 bytes) does not move
+ * every session. Being a window or more, such a message always holds the whole window the new inflater needs.
+ */
+const LARGE_MESSAGE = 32 * 1024;
 
 /**
  * A view keeps the whole buffer under it alive: an incoming message, which a user may keep, is handed
@@ -120,7 +126,7 @@ function runZlib(stream: ZlibStream, input: readonly Buffer[], maxOutput: number
 
 export class PerMessageDeflateExtension implements WebSocketExtension {
   private inflater: InflateRaw | undefined;
-  /** Whether the inflater was made with LARGE_OUTPUT_CHUNK: from the first message that inflated to a window or more on. */
+  /** Whether the inflater was made with LARGE_OUTPUT_CHUNK: from the first message that inflated to LARGE_MESSAGE (and a window) or more on. */
   private inflatesLargeMessages = false;
   private deflater: DeflateRaw | undefined;
   /** An incoming message is open (its first frame came, its last not yet) and whether it is compressed. */
@@ -185,7 +191,7 @@ export class PerMessageDeflateExtension implements WebSocketExtension {
         this.incomingSize += out.length;
         if (inflater.readableEnded) {
           this.replaceInflater(out);
-        } else if (fin && !this.inflatesLargeMessages && out.length >= this.clientWindowSize) {
+        } else if (fin && !this.inflatesLargeMessages && out.length >= Math.max(LARGE_MESSAGE, this.clientWindowSize)) {
           this.inflatesLargeMessages = true;
           this.replaceInflater(out);
         } else if (fin && this.parameters.clientNoContextTakeover) {

@@ -390,7 +390,7 @@ describe('incoming messages', () => {
     await expectClose(() => extension.processIncomingFrame(compressed(hex('f2 00 11 00 00'))), 1007);
   });
 
-  // A message that inflates to a whole window or more moves the session to another inflater (larger output chunks)
+  // A message that inflates to 32 KiB and a whole window or more moves the session to another inflater (larger output chunks)
   // at that message's end; what follows may point back anywhere in the window, so the move must lose none of it.
   it.each([
     ['the default 15-bit window', 'permessage-deflate', {}, 15],
@@ -400,7 +400,8 @@ describe('incoming messages', () => {
     const client = createDeflateRaw({ windowBits });
     deflaters.push(client);
     const window = 1 << windowBits;
-    const large = hexText(21, window + 5000);
+    // 32 KiB or more, and more than a window: what moves a session.
+    const large = hexText(21, Math.max(32 * 1024, window) + 5000);
     // The large message's end from as far back as zlib's compressor reaches (its window less a 262-byte lookahead).
     const farTail = large.subarray(large.length - (window - 300));
     const sent = [large, farTail, hexText(22, 300), farTail.subarray(0, 200)];
@@ -409,6 +410,21 @@ describe('incoming messages', () => {
       if (message === farTail) expect(payload.length).toBeLessThan(message.length / 20); // the client did point back
       expect((await extension.processIncomingFrame(compressed(payload))).data).toEqual(message);
     }
+  });
+
+  it('moves a session with a small window to large output buffers only from a 32 KiB message on', async () => {
+    const extension = open('permessage-deflate; client_max_window_bits', { clientMaxWindowBits: 10 });
+    const client = createDeflateRaw({ windowBits: 10 });
+    deflaters.push(client);
+    const inflate = async (message: Buffer) => (await extension.processIncomingFrame(compressed(await deflateNext(client, message)))).data;
+    // A message of more than the 1 KiB window but far under 32 KiB leaves the session on zlib's 16 KiB chunks...
+    await inflate(hexText(41, 1_100));
+    const first = await inflate(hexText(42, 40_000));
+    expect(first.buffer.byteLength).toBeLessThan(128 * 1024);
+    // ... a 40 000-byte one moves it: the next comes out as a view of a 128 KiB chunk.
+    const second = await inflate(hexText(43, 40_000));
+    expect(second.buffer.byteLength).toBeGreaterThanOrEqual(128 * 1024);
+    expect([first, second]).toEqual([hexText(42, 40_000), hexText(43, 40_000)]);
   });
 
   it('hands a large inflated message on without a copy, and a small one as a copy that holds no large buffer', async () => {
