@@ -14,14 +14,11 @@ import {
   type DefaultWebSocketServerSession,
   type WebSocketServerSession,
 } from 'nest-websocket-routes';
+import { echoFrames } from './echo-frames.js';
 import { listenOnLoopback, type RunningServer } from './listen.js';
 
 /** What the bench client puts in the query of the guarded route; the guard refuses anything else. */
 const BENCH_TOKEN = 'bench-token';
-
-async function echo(session: DefaultWebSocketServerSession): Promise<void> {
-  for await (const frame of session.incoming) await session.send(frame);
-}
 
 @Injectable()
 class TokenGuard implements CanActivate {
@@ -40,17 +37,17 @@ class ChatController {
 
   @WebSocketRoute('lobby')
   lobby(session: DefaultWebSocketServerSession): Promise<void> {
-    return echo(session);
+    return echoFrames(session);
   }
 
   @WebSocketRoute('rooms/:room')
   room(session: DefaultWebSocketServerSession): Promise<void> {
-    return echo(session);
+    return echoFrames(session);
   }
 
   @WebSocketRoute('rooms/:room/typing')
   typing(session: DefaultWebSocketServerSession): Promise<void> {
-    return echo(session);
+    return echoFrames(session);
   }
 }
 
@@ -58,17 +55,17 @@ class ChatController {
 class NotificationsController {
   @WebSocketRoute('live')
   live(session: DefaultWebSocketServerSession): Promise<void> {
-    return echo(session);
+    return echoFrames(session);
   }
 
   @WebSocketRoute('users/:userId')
   user(session: DefaultWebSocketServerSession): Promise<void> {
-    return echo(session);
+    return echoFrames(session);
   }
 
   @WebSocketRoute('users/:userId', { protocol: 'notifications.v2' })
   userV2(session: DefaultWebSocketServerSession): Promise<void> {
-    return echo(session);
+    return echoFrames(session);
   }
 }
 
@@ -76,17 +73,17 @@ class NotificationsController {
 class MetricsController {
   @WebSocketRoute('stream')
   stream(session: DefaultWebSocketServerSession): Promise<void> {
-    return echo(session);
+    return echoFrames(session);
   }
 
   @WebSocketRoute('stream/:series')
   series(session: DefaultWebSocketServerSession): Promise<void> {
-    return echo(session);
+    return echoFrames(session);
   }
 
   @WebSocketRoute('echo-deflate', { deflate: true })
   echoDeflate(session: DefaultWebSocketServerSession): Promise<void> {
-    return echo(session);
+    return echoFrames(session);
   }
 }
 
@@ -100,17 +97,17 @@ class SecureController {
 
   @WebSocketRoute('echo')
   echo(session: DefaultWebSocketServerSession): Promise<void> {
-    return echo(session);
+    return echoFrames(session);
   }
 
   @WebSocketRoute('feeds/:feed')
   feed(session: DefaultWebSocketServerSession): Promise<void> {
-    return echo(session);
+    return echoFrames(session);
   }
 
   @WebSocketRoute('raw', { raw: true })
-  async raw(session: WebSocketServerSession): Promise<void> {
-    for await (const frame of session.incoming) await session.send(frame);
+  raw(session: WebSocketServerSession): Promise<void> {
+    return echoFrames(session);
   }
 }
 

@@ -7,22 +7,19 @@ import 'reflect-metadata';
 import { Controller, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { WebSocketRoute, WebSocketsModule, type DefaultWebSocketServerSession } from 'nest-websocket-routes';
+import { echoFrames } from './echo-frames.js';
 import { listenOnLoopback, type RunningServer } from './listen.js';
-
-async function echo(session: DefaultWebSocketServerSession): Promise<void> {
-  for await (const frame of session.incoming) await session.send(frame);
-}
 
 @Controller()
 class EchoController {
   @WebSocketRoute('echo')
   echo(session: DefaultWebSocketServerSession): Promise<void> {
-    return echo(session);
+    return echoFrames(session);
   }
 
   @WebSocketRoute('echo-deflate', { deflate: true })
   echoDeflate(session: DefaultWebSocketServerSession): Promise<void> {
-    return echo(session);
+    return echoFrames(session);
   }
 }
 

@@ -25,12 +25,13 @@ import { claimUpgrades } from './upgrade-claim.js';
 import { WebSocketSessions } from './websocket-sessions.registry.js';
 
 const GOING_AWAY = new CloseReason(CloseCode.GOING_AWAY, 'Server is shutting down');
+/** Before mounting and after unmounting: an index matches nothing, whatever its path matching. */
+const NO_ROUTES = new RouteIndex([], { sensitive: true, trailing: false });
 
 @Injectable()
 export class WebSocketUpgradeRouter {
   private readonly logger = new Logger('WebSocketRoutes');
-  /** No routes until mounted. */
-  private routes = new RouteIndex([], { sensitive: true, trailing: false });
+  private routes = NO_ROUTES;
   private application: WebSocketApplicationContext | undefined;
   private acceptingSessions = true;
   private server: Server | undefined;
@@ -100,7 +101,7 @@ export class WebSocketUpgradeRouter {
     this.release?.();
     this.release = undefined;
     this.server = undefined;
-    this.routes = new RouteIndex([], { sensitive: true, trailing: false });
+    this.routes = NO_ROUTES;
   }
 
   /** Never lets an error escape into the HTTP server's event emitter, where it would crash the process. */
